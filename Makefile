@@ -1,0 +1,215 @@
+# rehablink: one non-recursive Makefile.
+#
+#   make            build everything (build/native)
+#   make check      install missing Debian packages (as root), then every test:
+#                   unit tests, ASan+UBSan builds, valgrind, JSON Schemas,
+#                   a short run of every fuzzer
+#   make demo       the protocol end to end through a real mosquitto
+#   make bench      benchmarks; writes docs/performance.md
+#   make fuzz       every fuzzer for FUZZ_SECONDS (default 60) each
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Each test binary names its own sources and pkg-config modules, and links
+# nothing else: a test that needs more than its module is a layering bug
+# the linker reports.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+DESTDIR ?=
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+CLANG ?= clang
+PKG_CONFIG ?= pkg-config
+PYTHON ?= /usr/bin/python3
+VALGRIND ?= valgrind
+FUZZ_SECONDS ?= 60
+# the short fuzz budget `make check` gives each target
+CHECK_FUZZ_SECONDS ?= 10
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wswitch-enum -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wcast-align -Wvla -Wformat=2 \
+	-Wundef -Wwrite-strings -Wold-style-definition
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+	-fno-common $(WARN) -Iproto -Igateway -Itests
+OPT ?= -O2 -g
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+pkg_cflags = $(if $(1),$(shell $(PKG_CONFIG) --cflags $(1)))
+pkg_libs = $(if $(1),$(shell $(PKG_CONFIG) --libs $(1)))
+
+# ---- what exists ----------------------------------------------------------
+
+PROTO_WEARABLE := proto/wearable.c
+PROTO_CLINIC := proto/payload.c proto/topic.c
+
+# unit tests: name, sources, pkg-config modules
+TESTS := test-wearable test-payload
+test-wearable_SRCS := tests/test-wearable.c tests/helpers.c $(PROTO_WEARABLE)
+test-wearable_PKGS := cmocka
+test-payload_SRCS := tests/test-payload.c $(PROTO_CLINIC)
+test-payload_PKGS := cmocka json-glib-1.0 glib-2.0
+
+# programs
+PROGRAMS := rehablink-protodemo
+rehablink-protodemo_SRCS := tests/demo/protodemo.c $(PROTO_WEARABLE) $(PROTO_CLINIC)
+rehablink-protodemo_PKGS := json-glib-1.0 glib-2.0
+
+# benchmarks
+BENCHES := bench-proto bench-dbus-ceiling bench-paho-ceiling
+bench-proto_SRCS := tests/bench/bench-proto.c $(PROTO_WEARABLE) $(PROTO_CLINIC)
+bench-proto_PKGS := json-glib-1.0 glib-2.0
+bench-dbus-ceiling_SRCS := tests/bench/bench-dbus-ceiling.c
+bench-dbus-ceiling_PKGS := gio-2.0
+bench-paho-ceiling_SRCS := tests/bench/bench-paho-ceiling.c
+bench-paho-ceiling_PKGS := glib-2.0
+bench-paho-ceiling_LIBS := -lpaho-mqtt3as
+
+# libFuzzer targets: tests/fuzz/fuzz-NAME.c, corpus in tests/fuzz/corpus/NAME
+FUZZERS := wearable-batch wearable-record wearable-hcp wearable-misc \
+	clinic-ack clinic-config topic
+fuzz-wearable-batch_SRCS := $(PROTO_WEARABLE)
+fuzz-wearable-record_SRCS := $(PROTO_WEARABLE)
+fuzz-wearable-hcp_SRCS := $(PROTO_WEARABLE)
+fuzz-wearable-misc_SRCS := $(PROTO_WEARABLE)
+fuzz-clinic-ack_SRCS := $(PROTO_CLINIC)
+fuzz-clinic-ack_PKGS := json-glib-1.0 glib-2.0
+fuzz-clinic-config_SRCS := $(PROTO_CLINIC)
+fuzz-clinic-config_PKGS := json-glib-1.0 glib-2.0
+fuzz-topic_SRCS := proto/topic.c
+wearable-batch_DICT := tests/fuzz/wearable.dict
+wearable-record_DICT := tests/fuzz/wearable.dict
+wearable-hcp_DICT := tests/fuzz/wearable.dict
+wearable-misc_DICT := tests/fuzz/wearable.dict
+clinic-ack_DICT := tests/fuzz/json.dict
+clinic-config_DICT := tests/fuzz/json.dict
+
+# ---- build variants: native and asan ----------------------------------------
+
+VARIANTS := native asan
+native_CFLAGS := $(BASE_CFLAGS) $(OPT)
+native_LDFLAGS :=
+asan_CFLAGS := $(BASE_CFLAGS) -O1 -g $(SAN)
+asan_LDFLAGS := $(SAN)
+
+# $(1) variant, $(2) binary name, $(3) output dir
+define link_rule
+$(3)/$(2): $$(patsubst %.c,build/$(1)/obj/%.o,$$($(2)_SRCS))
+	@mkdir -p $$(@D)
+	$$(CC) $$($(1)_LDFLAGS) -o $$@ $$^ $$(call pkg_libs,$$($(2)_PKGS)) $$($(2)_LIBS) $$(LDLIBS)
+endef
+
+define variant_rules
+build/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$($(1)_CFLAGS) $$(call pkg_cflags,$$(OBJ_PKGS)) $$(CFLAGS) -MMD -MP -c $$< -o $$@
+$(foreach t,$(TESTS),$(eval $(call link_rule,$(1),$(t),build/$(1)/tests)))
+$(foreach t,$(TESTS),$(eval build/$(1)/tests/$(t): | $(foreach d,$(TEST_DEPS_$(t)),build/$(1)/bin/$(d))))
+$(foreach p,$(PROGRAMS) $(BENCHES),$(eval $(call link_rule,$(1),$(p),build/$(1)/bin)))
+endef
+
+# every object compiles against the union of the modules the project uses;
+# linking is where each binary is held to its own list
+OBJ_PKGS := gio-2.0 gio-unix-2.0 json-glib-1.0 cmocka
+
+$(foreach v,$(VARIANTS),$(eval $(call variant_rules,$(v))))
+
+# ---- fuzzers (clang, libFuzzer + ASan + UBSan) -----------------------------
+
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iproto \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+define fuzz_rule
+build/fuzz/fuzz-$(1): tests/fuzz/fuzz-$(1).c $$(fuzz-$(1)_SRCS)
+	@mkdir -p $$(@D)
+	$$(CLANG) $$(FUZZ_CFLAGS) $$(call pkg_cflags,$$(fuzz-$(1)_PKGS)) -o $$@ $$^ \
+		$$(call pkg_libs,$$(fuzz-$(1)_PKGS))
+endef
+$(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(f))))
+
+# $(1) seconds per target
+define run_fuzzers
+	@set -e; for f in $(FUZZERS); do \
+		d=build/fuzz/work-$$f; rm -rf $$d; mkdir -p $$d; \
+		dict=""; \
+		case $$f in wearable-*) dict=-dict=tests/fuzz/wearable.dict;; \
+			clinic-*) dict=-dict=tests/fuzz/json.dict;; esac; \
+		echo "fuzz $$f: $(1) s"; \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		build/fuzz/fuzz-$$f $$dict -max_total_time=$(1) -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/crash-$$f- $$d tests/fuzz/corpus/$$f \
+			> build/fuzz/$$f.log 2>&1 \
+			|| { tail -n 60 build/fuzz/$$f.log; echo "fuzz $$f: FAILED"; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|cov:' build/fuzz/$$f.log | tail -n 2; \
+	done
+endef
+
+# ---- top-level targets ------------------------------------------------------
+
+.PHONY: all deps check check-unit check-asan check-valgrind check-schemas \
+	check-fuzz demo bench fuzz install clean
+
+all: $(foreach t,$(TESTS),build/native/tests/$(t)) \
+	$(foreach p,$(PROGRAMS),build/native/bin/$(p))
+
+deps:
+	@sh scripts/deps.sh
+
+# The packages are installed first, in a separate make, so that pkg-config
+# answers for real when the build rules expand.
+check: deps
+	@$(MAKE) --no-print-directory check-unit check-asan check-valgrind \
+		check-schemas check-fuzz
+	@echo "check: all passed"
+
+run_tests = set -e; for t in $(TESTS); do echo "== $(1) $$t"; \
+	$(2) build/$(1)/tests/$$t; done
+
+check-unit: $(foreach t,$(TESTS),build/native/tests/$(t))
+	@G_DEBUG=fatal-warnings; export G_DEBUG; $(call run_tests,native,)
+
+check-asan: $(foreach t,$(TESTS),build/asan/tests/$(t))
+	@G_DEBUG=fatal-warnings ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+		export G_DEBUG ASAN_OPTIONS UBSAN_OPTIONS; $(call run_tests,asan,)
+
+VALGRIND_CMD := $(VALGRIND) -q --error-exitcode=9 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+
+check-valgrind: $(foreach t,$(TESTS),build/native/tests/$(t))
+	@G_SLICE=always-malloc G_DEBUG=gc-friendly,fatal-warnings; export G_SLICE G_DEBUG; \
+		$(call run_tests,native,$(VALGRIND_CMD))
+
+check-schemas: build/native/tests/test-payload
+	@rm -rf build/payloads && mkdir -p build/payloads
+	build/native/tests/test-payload --emit build/payloads
+	$(PYTHON) tests/validate-schemas.py proto/schema build/payloads
+
+check-fuzz: $(foreach f,$(FUZZERS),build/fuzz/fuzz-$(f))
+	$(call run_fuzzers,$(CHECK_FUZZ_SECONDS))
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(foreach f,$(FUZZERS),build/fuzz/fuzz-$(f))
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+demo: deps
+	@$(MAKE) --no-print-directory build/native/bin/rehablink-protodemo
+	@sh tests/demo/run.sh build/native/bin/rehablink-protodemo
+
+bench: deps
+	@$(MAKE) --no-print-directory $(foreach b,$(BENCHES),build/native/bin/$(b))
+	@sh tests/bench/run.sh build/native/bin
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rehablink/schema \
+		$(DESTDIR)$(DATADIR)/doc/rehablink
+	install -m 0644 proto/schema/*.schema.json $(DESTDIR)$(DATADIR)/rehablink/schema/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DATADIR)/doc/rehablink/
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
