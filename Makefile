@@ -93,7 +93,7 @@ bench-paho-ceiling_LIBS := -lpaho-mqtt3as
 
 # libFuzzer targets: tests/fuzz/fuzz-NAME.c, corpus in tests/fuzz/corpus/NAME
 FUZZERS := wearable-batch wearable-record wearable-hcp wearable-misc \
-	clinic-ack clinic-config topic
+	clinic-ack clinic-config topic sim-scenario
 fuzz-wearable-batch_SRCS := $(PROTO_WEARABLE)
 fuzz-wearable-record_SRCS := $(PROTO_WEARABLE)
 fuzz-wearable-hcp_SRCS := $(PROTO_WEARABLE)
@@ -103,6 +103,8 @@ fuzz-clinic-ack_PKGS := json-glib-1.0 glib-2.0
 fuzz-clinic-config_SRCS := $(PROTO_CLINIC)
 fuzz-clinic-config_PKGS := json-glib-1.0 glib-2.0
 fuzz-topic_SRCS := proto/topic.c
+fuzz-sim-scenario_SRCS := gateway/sim.c $(PROTO_WEARABLE)
+fuzz-sim-scenario_PKGS := glib-2.0
 wearable-batch_DICT := tests/fuzz/wearable.dict
 wearable-record_DICT := tests/fuzz/wearable.dict
 wearable-hcp_DICT := tests/fuzz/wearable.dict
@@ -142,7 +144,7 @@ $(foreach v,$(VARIANTS),$(eval $(call variant_rules,$(v))))
 
 # ---- fuzzers (clang, libFuzzer + ASan + UBSan) -----------------------------
 
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iproto \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Igateway \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 define fuzz_rule
