@@ -238,6 +238,7 @@ bench: deps
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rehablink/schema \
 		$(DESTDIR)$(DATADIR)/doc/rehablink
+	install -m 0755 build/native/bin/rehablink-sim $(DESTDIR)$(BINDIR)/
 	install -m 0644 proto/schema/*.schema.json $(DESTDIR)$(DATADIR)/rehablink/schema/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DATADIR)/doc/rehablink/
 
