@@ -82,7 +82,10 @@ rehablink-protodemo_SRCS := tests/demo/protodemo.c $(PROTO_WEARABLE) $(PROTO_CLI
 rehablink-protodemo_PKGS := json-glib-1.0 glib-2.0
 
 # benchmarks
-BENCHES := bench-proto bench-dbus-ceiling bench-paho-ceiling
+BENCHES := bench-proto bench-dbus-ceiling bench-paho-ceiling bench-bluez-ingest
+bench-bluez-ingest_SRCS := tests/bench/bench-bluez-ingest.c gateway/bluez.c \
+	gateway/bluez-parse.c gateway/ble-types.c
+bench-bluez-ingest_PKGS := gio-2.0 glib-2.0
 bench-proto_SRCS := tests/bench/bench-proto.c $(PROTO_WEARABLE) $(PROTO_CLINIC)
 bench-proto_PKGS := json-glib-1.0 glib-2.0
 bench-dbus-ceiling_SRCS := tests/bench/bench-dbus-ceiling.c

@@ -18,6 +18,8 @@ ROWS = [
      "msg/s", None, None, "ceiling"),
     ("paho_rtt_p50_us", "paho QoS 1 round trip to PUBACK, p50", "µs", None, None, "ceiling"),
     ("paho_rtt_p99_us", "paho QoS 1 round trip to PUBACK, p99", "µs", None, None, "ceiling"),
+    ("bluez_ingest_per_s", "notifications ingested through the BlueZ adapter (GwBluez value op)",
+     "notifications/s", "dbus_ceiling_per_s", 0.5, "same stream as the ceiling, through the ObjectManager client"),
     ("wb_batch_decode_per_s", "wearable batch decode (4 records a batch)", "batches/s",
      "dbus_ceiling_per_s", 10.0, "the codec must never be what limits ingest"),
     ("wb_record_decode_per_s", "wearable record decode", "records/s",

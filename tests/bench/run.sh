@@ -41,6 +41,8 @@ out=$work/results
 : > "$out"
 echo "bench: D-Bus notification ceiling..."
 "$bin/bench-dbus-ceiling" 100000 >> "$out"
+echo "bench: notifications through the gateway's BlueZ adapter..."
+"$bin/bench-bluez-ingest" 100000 >> "$out"
 echo "bench: paho QoS 1 ceiling..."
 "$bin/bench-paho-ceiling" "tcp://127.0.0.1:$port" 20000 >> "$out"
 echo "bench: proto codecs and payloads..."
