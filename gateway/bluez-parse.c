@@ -208,11 +208,11 @@ unsigned int gw_bluez_parse_flags(const char *const *flags)
 	return props;
 }
 
-gboolean gw_bluez_parse_char(GVariant *props, struct gw_gatt_char *ret,
+gboolean gw_bluez_parse_char(GVariant *props, struct gw_bluez_gatt_char *ret,
 			     bool *ret_notifying, char **ret_service,
 			     GError **error)
 {
-	struct gw_gatt_char ch = { .role = -1 };
+	struct gw_bluez_gatt_char ch = { .role = -1 };
 	g_autoptr(GVariant) uuid = NULL;
 	g_autoptr(GVariant) flags = NULL;
 	g_autoptr(GVariant) service = NULL;

@@ -52,7 +52,7 @@ void gw_bluez_device_copy(struct gw_bluez_device *dst, const struct gw_bluez_dev
  * service_uuid is left "" (the service is another object).
  * ret_notifying and ret_service may be NULL; *ret_service is newly
  * allocated (NULL when absent). */
-gboolean gw_bluez_parse_char(GVariant *props, struct gw_gatt_char *ret,
+gboolean gw_bluez_parse_char(GVariant *props, struct gw_bluez_gatt_char *ret,
 			     bool *ret_notifying, char **ret_service,
 			     GError **error);
 /* GattService1 properties: UUID mandatory. */

@@ -42,7 +42,7 @@ struct bz_char {
 	char *path;
 	char *dev_path;		/* the device object this characteristic is below */
 	char *service_path;	/* NULL when BlueZ did not say */
-	struct gw_gatt_char info;
+	struct gw_bluez_gatt_char info;
 };
 
 struct gw_bluez {
@@ -235,7 +235,7 @@ static void service_uuid(GwBluez *bz, const char *service_path,
 static void emit_layout(GwBluez *bz, struct bz_device *dev)
 {
 	g_autoptr(GPtrArray) chars = device_chars(bz, dev->path);
-	g_autofree struct gw_gatt_char *layout = g_new0(struct gw_gatt_char, chars->len + 1);
+	g_autofree struct gw_bluez_gatt_char *layout = g_new0(struct gw_bluez_gatt_char, chars->len + 1);
 	char m[GW_BLUEZ_ADDR_SIZE];
 
 	for (unsigned int i = 0; i < chars->len; i++) {
@@ -294,7 +294,7 @@ static void char_update(GwBluez *bz, const char *path, GDBusProxy *proxy,
 	g_autoptr(GVariant) props = proxy_props(proxy);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *service = NULL;
-	struct gw_gatt_char info;
+	struct gw_bluez_gatt_char info;
 	struct bz_char *c;
 	size_t dev_len;
 	char m[GW_BLUEZ_ADDR_SIZE];

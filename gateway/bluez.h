@@ -122,7 +122,7 @@ struct gw_bluez_device {
 };
 
 /* One remote characteristic of a resolved device, as in its layout. */
-struct gw_gatt_char {
+struct gw_bluez_gatt_char {
 	int role;				/* enum gw_char, or -1 when not ours */
 	char uuid[GW_BLUEZ_UUID_SIZE];		/* lower case */
 	char service_uuid[GW_BLUEZ_UUID_SIZE];	/* "" when the service is unknown */
@@ -180,7 +180,7 @@ struct gw_bluez_ops {
 	/* the device's characteristics, sorted by object path (that is, by
 	 * handle): after device_changed reports ServicesResolved true, and
 	 * again whenever a characteristic appears or vanishes while it is */
-	void (*layout)(const char *address, const struct gw_gatt_char *chars,
+	void (*layout)(const char *address, const struct gw_bluez_gatt_char *chars,
 		       size_t n, void *user_data);
 	/* every PropertiesChanged carrying "Value" of one of our
 	 * characteristics: notifications and indications, in order, equal

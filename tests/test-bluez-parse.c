@@ -491,7 +491,7 @@ static void test_char(void **state)
 	g_autoptr(GVariant) props = parse_props(v->props);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *service = NULL;
-	struct gw_gatt_char ch;
+	struct gw_bluez_gatt_char ch;
 	bool notifying = false;
 	gboolean ok;
 
@@ -526,7 +526,7 @@ static void test_char_roles(void **state)
 		g_autofree char *upper = g_ascii_strup(gw_char_uuid((enum gw_char)c), -1);
 		g_autofree char *text = g_strdup_printf("{'UUID': <'%s'>, 'Flags': <['read']>}", upper);
 		g_autoptr(GVariant) props = parse_props(text);
-		struct gw_gatt_char ch;
+		struct gw_bluez_gatt_char ch;
 
 		assert_true(gw_bluez_parse_char(props, &ch, NULL, NULL, NULL));
 		assert_int_equal(ch.role, c);

@@ -96,7 +96,7 @@ struct env {
 	GHashTable *devices;	/* address -> struct gw_bluez_device (copy) */
 	GPtrArray *removed;	/* addresses */
 	unsigned int layout_events;
-	GArray *layout;		/* struct gw_gatt_char, the last layout */
+	GArray *layout;		/* struct gw_bluez_gatt_char, the last layout */
 	GPtrArray *values;	/* struct value_ev */
 	GPtrArray *results;	/* struct result */
 	GHashTable *allowed;	/* addresses the agent may accept */
@@ -178,7 +178,7 @@ static void on_removed(const char *address, void *user_data)
 	g_hash_table_remove(e->devices, address);
 }
 
-static void on_layout(const char *address, const struct gw_gatt_char *chars, size_t n,
+static void on_layout(const char *address, const struct gw_bluez_gatt_char *chars, size_t n,
 		      void *user_data)
 {
 	struct env *e = user_data;
@@ -526,7 +526,7 @@ static int env_setup(void **state)
 	assert_non_null(e->dir);
 	e->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, device_copy_free);
 	e->removed = g_ptr_array_new_with_free_func(g_free);
-	e->layout = g_array_new(FALSE, TRUE, sizeof(struct gw_gatt_char));
+	e->layout = g_array_new(FALSE, TRUE, sizeof(struct gw_bluez_gatt_char));
 	e->values = g_ptr_array_new_with_free_func(value_free);
 	e->results = g_ptr_array_new_with_free_func(result_free);
 	e->allowed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -836,7 +836,7 @@ static void check_layout(struct env *e, const struct want_char *want, size_t n)
 {
 	assert_int_equal(e->layout->len, n);
 	for (size_t i = 0; i < n; i++) {
-		const struct gw_gatt_char *c = &g_array_index(e->layout, struct gw_gatt_char, i);
+		const struct gw_bluez_gatt_char *c = &g_array_index(e->layout, struct gw_bluez_gatt_char, i);
 
 		assert_int_equal(c->role, want[i].role);
 		assert_string_equal(c->uuid, want[i].uuid);

@@ -151,7 +151,7 @@ static guint64 received;
 static bool have_layout;
 static GMainLoop *loop;
 
-static void layout_cb(const char *address, const struct gw_gatt_char *chars,
+static void layout_cb(const char *address, const struct gw_bluez_gatt_char *chars,
 		      size_t n, void *user_data)
 {
 	(void) address; (void) chars; (void) user_data;
