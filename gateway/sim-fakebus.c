@@ -2590,6 +2590,10 @@ static bool fault_inject(GwFakeBus *fb, const char *name, GVariant *args,
 			    fault_matches(f, FAULT_LINK_LOSS, d)) {
 				arm_link_loss(d);
 				check_link_loss(d);
+				/* a fault that fired at once (after=0) is freed
+				 * by check_link_loss: stop using it */
+				if (!g_list_find(fb->faults, f))
+					break;
 			}
 		}
 		return true;
