@@ -48,7 +48,7 @@ PROTO_CLINIC := proto/payload.c proto/topic.c
 
 # unit tests: name, sources, pkg-config modules
 TESTS := test-wearable test-payload test-journal test-link test-central \
-	test-bluez-parse test-sim test-bluez
+	test-bluez-parse test-sim test-bluez test-ble
 test-wearable_SRCS := tests/test-wearable.c tests/helpers.c $(PROTO_WEARABLE)
 test-wearable_PKGS := cmocka
 test-payload_SRCS := tests/test-payload.c $(PROTO_CLINIC)
@@ -66,8 +66,12 @@ test-bluez_SRCS := tests/test-bluez.c gateway/bluez.c gateway/bluez-parse.c gate
 test-bluez_PKGS := cmocka gio-2.0 glib-2.0
 test-sim_SRCS := tests/test-sim.c tests/helpers.c gateway/sim.c $(PROTO_WEARABLE)
 test-sim_PKGS := cmocka glib-2.0
-# test-bluez starts the fake bluetoothd of its own variant (../bin/)
+test-ble_SRCS := tests/test-ble.c gateway/ble.c gateway/central.c gateway/journal.c \
+	gateway/bluez.c gateway/bluez-parse.c $(BLE_CORE)
+test-ble_PKGS := cmocka gio-2.0 glib-2.0
+# these start the fake bluetoothd of their own variant (../bin/)
 TEST_DEPS_test-bluez := fake-bluetoothd
+TEST_DEPS_test-ble := fake-bluetoothd
 
 # programs
 PROGRAMS := rehablink-protodemo rehablink-sim fake-bluetoothd vm-central

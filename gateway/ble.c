@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: MIT
+/*
+ * GwBle: GwBluez <-> GwCentral <-> GwJournal (see ble.h). Thin: every
+ * function translates one event or one op; the decisions are the core's.
+ */
+#define G_LOG_DOMAIN "gw-ble"
+
+#include <errno.h>
+#include <string.h>
+
+#include "ble.h"
+
+#include "bluez.h"
+#include "bluez-parse.h"
+
+#define DEFAULT_SYNC_DELAY_MS 20
+
+struct wearable {
+	GwBle *ble;
+	char address[GW_BLUEZ_ADDR_SIZE];
+	GwJournal *journal;
+	bool dirty;		/* handovers appended, not synced */
+	bool failed;		/* an append failed since the last sync */
+	uint32_t last_seq;	/* last record of the newest handover */
+	size_t pending_records;	/* records in the handovers since the last sync */
+};
+
+/* what was last fed to the core for a device */
+struct devstate {
+	bool connected;
+	bool resolved;
+};
+
+struct gw_ble {
+	struct gw_ble_config cfg;	/* strings not kept: see below */
+	bool log_personal;
+	bool clock_synced;
+	GwCentral *central;
+	GwBluez *bz;
+	struct wearable *w;
+	size_t n_w;
+	GHashTable *devs;		/* address -> struct devstate */
+	GSource *timer;			/* ready time = next deadline */
+	GSource *sync;			/* batched journal sync */
+	bool in_tick;
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static int64_t now_us(void)
+{
+	return g_get_monotonic_time();
+}
+
+static const char *mask(const GwBle *b, const char *address, char buf[GW_BLUEZ_ADDR_SIZE])
+{
+	return gw_bluez_address_mask(address, b->log_personal, buf);
+}
+
+static struct wearable *wearable_get(const GwBle *b, const char *address)
+{
+	for (size_t i = 0; i < b->n_w; i++)
+		if (g_ascii_strcasecmp(b->w[i].address, address) == 0)
+			return &b->w[i];
+	return NULL;
+}
+
+/* Re-arms the one timer at the core's next deadline. Called after every
+ * event fed to the core. */
+static void rearm(GwBle *b)
+{
+	int64_t d;
+
+	if (!b->timer || b->in_tick)
+		return;
+	d = gw_central_next_deadline(b->central);
+	g_source_set_ready_time(b->timer, d == GW_LINK_NO_DEADLINE ? -1 : d);
+}
+
+/* ---- the timer source -------------------------------------------------------- */
+
+struct ble_timer {
+	GSource source;
+	GwBle *ble;
+};
+
+static gboolean timer_dispatch(GSource *src, GSourceFunc cb, gpointer user_data)
+{
+	GwBle *b = ((struct ble_timer *)src)->ble;
+
+	(void)cb;
+	(void)user_data;
+	g_source_set_ready_time(src, -1);
+	b->in_tick = true;
+	gw_central_tick(b->central, now_us());
+	b->in_tick = false;
+	rearm(b);
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs timer_funcs = {
+	.dispatch = timer_dispatch,
+};
+
+/* ---- journals ------------------------------------------------------------------ */
+
+static gboolean sync_cb(gpointer user_data)
+{
+	GwBle *b = user_data;
+
+	g_clear_pointer(&b->sync, g_source_unref);
+	for (size_t i = 0; i < b->n_w; i++) {
+		struct wearable *w = &b->w[i];
+		g_autoptr(GError) error = NULL;
+		char buf[GW_BLUEZ_ADDR_SIZE];
+		uint32_t seq;
+		size_t n;
+
+		if (!w->dirty)
+			continue;
+		w->dirty = false;
+		n = w->pending_records;
+		w->pending_records = 0;
+		if (!gw_journal_sync(w->journal, &error) || w->failed) {
+			if (error)
+				g_warning("%s: journal: %s", mask(b, w->address, buf),
+					  error->message);
+			w->failed = false;
+			gw_central_store_failed(b->central, w->address, now_us());
+			continue;
+		}
+		/* link.h: the seq of the last record of the newest committed
+		 * handover (a handover of duplicates only moves nothing in the
+		 * journal, but must still be acknowledged) */
+		seq = w->last_seq;
+		gw_central_store_committed(b->central, w->address, seq, now_us());
+		if (b->cfg.records_stored)
+			b->cfg.records_stored(w->address, n, seq, b->cfg.user_data);
+	}
+	rearm(b);
+	return G_SOURCE_REMOVE;
+}
+
+static void sync_schedule(GwBle *b)
+{
+	if (b->sync)
+		return;
+	b->sync = g_timeout_source_new(b->cfg.sync_delay_ms);
+	g_source_set_callback(b->sync, sync_cb, b, NULL);
+	g_source_attach(b->sync, NULL);
+}
+
+/* ---- GwCentral ops -> GwBluez commands ---------------------------------------- */
+
+static void op_connect(const char *dev, void *ud)
+{
+	GwBle *b = ud;
+
+	gw_bluez_connect(b->bz, dev);
+}
+
+static void op_disconnect(const char *dev, void *ud)
+{
+	GwBle *b = ud;
+
+	gw_bluez_disconnect(b->bz, dev);
+}
+
+/* See ble.h: never remove a bond. */
+static void op_remove_device_cache(const char *dev, void *ud)
+{
+	GwBle *b = ud;
+	const struct gw_bluez_device *d = gw_bluez_get_device(b->bz, dev);
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	if (!d) {
+		g_debug("%s: no device object: no cache to drop", mask(b, dev, buf));
+		return;
+	}
+	if (d->paired || d->bonded) {
+		g_message("%s: bonded: GATT cache kept (removing the device would drop the bond), "
+			  "disconnect only", mask(b, dev, buf));
+		if (d->connected)
+			gw_bluez_disconnect(b->bz, dev);
+		return;
+	}
+	g_message("%s: removing the device object and its GATT cache", mask(b, dev, buf));
+	gw_bluez_remove_device(b->bz, dev);
+}
+
+static void op_read_char(const char *dev, enum gw_char ch, void *ud)
+{
+	GwBle *b = ud;
+
+	gw_bluez_read(b->bz, dev, ch);
+}
+
+static void op_write_char(const char *dev, enum gw_char ch, const uint8_t *val, size_t len,
+			  void *ud)
+{
+	GwBle *b = ud;
+
+	gw_bluez_write(b->bz, dev, ch, val, len);
+}
+
+static void op_start_notify(const char *dev, enum gw_char ch, void *ud)
+{
+	GwBle *b = ud;
+
+	gw_bluez_start_notify(b->bz, dev, ch);
+}
+
+static void op_store_records(const char *dev, const struct wb_record *recs, size_t n, void *ud)
+{
+	GwBle *b = ud;
+	struct wearable *w = wearable_get(b, dev);
+	g_autoptr(GError) error = NULL;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	if (!w || n == 0)
+		return;
+	if (gw_journal_append(w->journal, recs, n, &error) < 0) {
+		/* the core is told from the sync source, never from inside its op */
+		g_warning("%s: journal: %s", mask(b, dev, buf), error->message);
+		w->failed = true;
+	}
+	w->dirty = true;
+	w->last_seq = recs[n - 1].seq;
+	w->pending_records += n;
+	sync_schedule(b);
+}
+
+static void op_state_changed(const char *dev, enum gw_link_state old_state,
+			     enum gw_link_state new_state, void *ud)
+{
+	GwBle *b = ud;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	g_message("%s: %s -> %s", mask(b, dev, buf), gw_link_state_name(old_state),
+		  gw_link_state_name(new_state));
+}
+
+static void op_error(const char *dev, enum gw_ble_err err, enum gw_link_state in_state,
+		     void *ud)
+{
+	GwBle *b = ud;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	g_message("%s: error %s in %s", mask(b, dev, buf), gw_ble_err_name(err),
+		  gw_link_state_name(in_state));
+}
+
+static void op_needs_repair(const char *dev, enum gw_link_repair why, void *ud)
+{
+	GwBle *b = ud;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	g_message("%s: needs repair (%s): not reconnecting until paired again",
+		  mask(b, dev, buf), gw_link_repair_name(why));
+}
+
+static void op_battery(const char *dev, unsigned int pct, void *ud)
+{
+	GwBle *b = ud;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	g_debug("%s: battery %u%%", mask(b, dev, buf), pct);
+}
+
+static void op_malformed(const char *dev, enum gw_char ch, int err, const struct wb_err *where,
+			 void *ud)
+{
+	GwBle *b = ud;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	(void)where;
+	g_message("%s: malformed %s value: %s", mask(b, dev, buf), gw_char_name(ch),
+		  g_strerror(err < 0 ? -err : err));
+}
+
+static void op_start_discovery(const char *service_uuid, void *ud)
+{
+	GwBle *b = ud;
+
+	(void)service_uuid;	/* GwBluez was configured with the same filter */
+	gw_bluez_start_discovery(b->bz);
+}
+
+static void op_stop_discovery(void *ud)
+{
+	GwBle *b = ud;
+
+	gw_bluez_stop_discovery(b->bz);
+}
+
+static void op_set_powered(bool powered, void *ud)
+{
+	GwBle *b = ud;
+
+	g_message("adapter: Powered=%s", powered ? "true" : "false");
+	gw_bluez_set_powered(b->bz, powered);
+}
+
+static void op_adapter_changed(enum gw_central_adapter old_state,
+			       enum gw_central_adapter new_state, void *ud)
+{
+	(void)ud;
+	g_message("adapter: %s -> %s", gw_central_adapter_name(old_state),
+		  gw_central_adapter_name(new_state));
+}
+
+static void op_recovery(enum gw_central_recovery what, void *ud)
+{
+	(void)ud;
+	g_message("adapter recovery: %s", gw_central_recovery_name(what));
+}
+
+static const struct gw_central_ops central_ops = {
+	.link = {
+		.connect = op_connect,
+		.disconnect = op_disconnect,
+		.remove_device_cache = op_remove_device_cache,
+		.read_char = op_read_char,
+		.write_char = op_write_char,
+		.start_notify = op_start_notify,
+		.store_records = op_store_records,
+		.state_changed = op_state_changed,
+		.error = op_error,
+		.needs_repair = op_needs_repair,
+		.battery = op_battery,
+		.malformed = op_malformed,
+	},
+	.start_discovery = op_start_discovery,
+	.stop_discovery = op_stop_discovery,
+	.set_powered = op_set_powered,
+	.adapter_changed = op_adapter_changed,
+	.recovery = op_recovery,
+};
+
+/* ---- GwBluez events -> GwCentral events ----------------------------------------- */
+
+static void ev_bluez_present(bool present, void *ud)
+{
+	GwBle *b = ud;
+
+	g_message("bluetoothd %s", present ? "present" : "gone");
+	if (!present)
+		g_hash_table_remove_all(b->devs);
+	gw_central_bluez_present(b->central, present, now_us());
+	rearm(b);
+}
+
+static void ev_adapter_changed(const struct gw_bluez_adapter *ad, void *ud)
+{
+	GwBle *b = ud;
+
+	gw_central_adapter(b->central, ad->present, ad->powered, now_us());
+	rearm(b);
+}
+
+static void ev_device_changed(const struct gw_bluez_device *dev, void *ud)
+{
+	GwBle *b = ud;
+	struct devstate *st = g_hash_table_lookup(b->devs, dev->address);
+	int64_t now = now_us();
+
+	if (!st) {
+		st = g_new0(struct devstate, 1);
+		g_hash_table_insert(b->devs, g_strdup(dev->address), st);
+	}
+	/* RSSI is only exported while a scan sees the device: an advertisement */
+	if (dev->has_rssi)
+		gw_central_device_found(b->central, dev->address, dev->rssi,
+					(const char *const *)dev->uuids, now);
+	/* up: connected, then resolved; down: unresolved, then disconnected */
+	if (dev->connected && !st->connected) {
+		st->connected = true;
+		gw_central_connected_changed(b->central, dev->address, true, now);
+	}
+	if (dev->services_resolved != st->resolved) {
+		st->resolved = dev->services_resolved;
+		gw_central_services_resolved(b->central, dev->address, st->resolved, now);
+	}
+	if (!dev->connected && st->connected) {
+		st->connected = false;
+		gw_central_connected_changed(b->central, dev->address, false, now);
+	}
+	rearm(b);
+}
+
+static void ev_device_removed(const char *address, void *ud)
+{
+	GwBle *b = ud;
+
+	g_hash_table_remove(b->devs, address);
+	gw_central_device_removed(b->central, address, now_us());
+	rearm(b);
+}
+
+static void ev_layout(const char *address, const struct gw_bluez_gatt_char *chars, size_t n,
+		      void *ud)
+{
+	GwBle *b = ud;
+	g_autofree struct gw_gatt_char *core = g_new0(struct gw_gatt_char, n + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		core[i].role = chars[i].role;
+		core[i].props = chars[i].props;
+	}
+	gw_central_gatt_layout(b->central, address, core, n, now_us());
+	rearm(b);
+}
+
+static void ev_value(const char *address, enum gw_char ch, const uint8_t *val, size_t len,
+		     void *ud)
+{
+	GwBle *b = ud;
+
+	gw_central_value(b->central, address, ch, val, len, now_us());
+	rearm(b);
+}
+
+static void ev_call_done(const struct gw_bluez_result *r, void *ud)
+{
+	GwBle *b = ud;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+	int64_t now = now_us();
+	const char *who = r->address ? mask(b, r->address, buf) : "adapter";
+
+	if (r->err != GW_BLE_OK)
+		g_message("%s: %s: %s (%s: %s)", who, gw_bluez_op_name(r->op),
+			  gw_ble_err_name(r->err), r->dbus_error ? r->dbus_error : "local",
+			  r->message ? r->message : "");
+	switch (r->op) {
+	case GW_BLUEZ_OP_START_DISCOVERY:
+		gw_central_discovery_result(b->central, r->err, now);
+		break;
+	case GW_BLUEZ_OP_CONNECT:
+		gw_central_connect_done(b->central, r->address, r->err, now);
+		break;
+	case GW_BLUEZ_OP_READ:
+		gw_central_read_done(b->central, r->address, (enum gw_char)r->ch, r->err,
+				     r->value, r->len, now);
+		break;
+	case GW_BLUEZ_OP_WRITE:
+		gw_central_write_done(b->central, r->address, (enum gw_char)r->ch, r->err, now);
+		break;
+	case GW_BLUEZ_OP_START_NOTIFY:
+		gw_central_notify_started(b->central, r->address, (enum gw_char)r->ch, r->err,
+					  now);
+		break;
+	/* the core learns these from the property changes they cause */
+	case GW_BLUEZ_OP_SET_POWERED:
+	case GW_BLUEZ_OP_STOP_DISCOVERY:
+	case GW_BLUEZ_OP_REMOVE_DEVICE:
+	case GW_BLUEZ_OP_DISCONNECT:
+	case GW_BLUEZ_OP_PAIR:
+	case GW_BLUEZ_OP_SET_TRUSTED:
+	case GW_BLUEZ_OP_STOP_NOTIFY:
+		break;
+	}
+	rearm(b);
+}
+
+static bool ev_allowed(const char *address, void *ud)
+{
+	GwBle *b = ud;
+
+	return wearable_get(b, address) != NULL;
+}
+
+static const struct gw_bluez_ops bluez_ops = {
+	.bluez_present = ev_bluez_present,
+	.adapter_changed = ev_adapter_changed,
+	.device_changed = ev_device_changed,
+	.device_removed = ev_device_removed,
+	.layout = ev_layout,
+	.value = ev_value,
+	.call_done = ev_call_done,
+	.allowed = ev_allowed,
+};
+
+/* ---- life cycle ------------------------------------------------------------------- */
+
+void gw_ble_config_init(struct gw_ble_config *cfg)
+{
+	g_return_if_fail(cfg != NULL);
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->clock_synced = true;
+	cfg->sync_delay_ms = DEFAULT_SYNC_DELAY_MS;
+}
+
+GwBle *gw_ble_new(const struct gw_ble_config *cfg, GError **error)
+{
+	g_autoptr(GwBle) b = NULL;
+	g_autofree const char **addrs = NULL;
+	struct gw_central_config ccfg;
+	struct gw_bluez_config bcfg = { 0 };
+	int64_t now = now_us();
+
+	g_return_val_if_fail(cfg != NULL, NULL);
+	if (cfg->n_allowlist == 0 || !cfg->allowlist || !cfg->state_dir) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "ble: %s", !cfg->state_dir ? "no state directory" : "empty allowlist");
+		return NULL;
+	}
+	b = g_new0(GwBle, 1);
+	b->cfg = *cfg;
+	b->cfg.allowlist = NULL;
+	b->cfg.state_dir = NULL;
+	b->cfg.adapter = NULL;
+	b->cfg.central = NULL;
+	b->cfg.conn = NULL;
+	if (!b->cfg.sync_delay_ms)
+		b->cfg.sync_delay_ms = DEFAULT_SYNC_DELAY_MS;
+	b->log_personal = cfg->log_personal;
+	b->clock_synced = cfg->clock_synced;
+	b->devs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	b->w = g_new0(struct wearable, cfg->n_allowlist);
+	addrs = g_new0(const char *, cfg->n_allowlist + 1);
+	for (size_t i = 0; i < cfg->n_allowlist; i++) {
+		struct wearable *w = &b->w[i];
+		g_autofree char *name = NULL;
+
+		if (!cfg->allowlist[i] ||
+		    !gw_bluez_address_normalize(cfg->allowlist[i], w->address)) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+				    "ble: allowlist entry %zu is not an address", i);
+			return NULL;
+		}
+		w->ble = b;
+		b->n_w = i + 1;		/* so a half-built object frees what it has */
+		name = g_strdup(w->address);
+		g_strdelimit(name, ":", '_');
+		{
+			/* AA_BB.. -> AABB.. (the fake's state-file style) */
+			char *s = name, *d = name;
+
+			for (; *s; s++)
+				if (*s != '_')
+					*d++ = *s;
+			*d = '\0';
+		}
+		w->journal = gw_journal_open(cfg->state_dir, name, error);
+		if (!w->journal) {
+			g_prefix_error(error, "ble: ");
+			return NULL;
+		}
+		addrs[i] = w->address;
+	}
+
+	if (cfg->central)
+		ccfg = *cfg->central;
+	else
+		gw_central_config_init(&ccfg);
+	ccfg.allowlist = addrs;
+	ccfg.n_allowlist = cfg->n_allowlist;
+	b->central = gw_central_new(&ccfg, &central_ops, b);
+	if (!b->central) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "ble: invalid core configuration");
+		return NULL;
+	}
+	for (size_t i = 0; i < b->n_w; i++) {
+		uint32_t seq;
+
+		if (gw_journal_durable_seq(b->w[i].journal, &seq))
+			gw_central_set_durable_seq(b->central, b->w[i].address, seq);
+	}
+	gw_central_clock(b->central, b->clock_synced, g_get_real_time(), now);
+
+	b->timer = g_source_new(&timer_funcs, sizeof(struct ble_timer));
+	((struct ble_timer *)b->timer)->ble = b;
+	g_source_set_name(b->timer, "gw-ble timer");
+	g_source_attach(b->timer, NULL);
+	rearm(b);
+
+	bcfg.adapter = cfg->adapter;
+	bcfg.service_uuid = ccfg.service_uuid;
+	bcfg.log_personal = cfg->log_personal;
+	bcfg.connect_timeout_ms = cfg->connect_timeout_ms;
+	bcfg.call_timeout_ms = cfg->call_timeout_ms;
+	b->bz = gw_bluez_new(cfg->conn, &bcfg, &bluez_ops, b, error);
+	if (!b->bz) {
+		g_prefix_error(error, "ble: ");
+		return NULL;
+	}
+	return g_steal_pointer(&b);
+}
+
+void gw_ble_free(GwBle *b)
+{
+	if (!b)
+		return;
+	/* first: no more events (and no call_done) after this */
+	g_clear_pointer(&b->bz, gw_bluez_free);
+	if (b->sync) {
+		g_source_destroy(b->sync);
+		g_clear_pointer(&b->sync, g_source_unref);
+	}
+	for (size_t i = 0; i < b->n_w; i++) {
+		struct wearable *w = &b->w[i];
+
+		if (w->journal && w->dirty) {
+			g_autoptr(GError) error = NULL;
+
+			if (!gw_journal_sync(w->journal, &error))
+				g_warning("journal: %s", error->message);
+		}
+		g_clear_pointer(&w->journal, gw_journal_free);
+	}
+	if (b->timer) {
+		g_source_destroy(b->timer);
+		g_clear_pointer(&b->timer, g_source_unref);
+	}
+	g_clear_pointer(&b->central, gw_central_free);
+	g_clear_pointer(&b->devs, g_hash_table_unref);
+	g_free(b->w);
+	g_free(b);
+}
+
+GwCentral *gw_ble_get_central(const GwBle *b)
+{
+	g_return_val_if_fail(b != NULL, NULL);
+	return b->central;
+}
+
+GwJournal *gw_ble_get_journal(const GwBle *b, const char *address)
+{
+	struct wearable *w;
+
+	g_return_val_if_fail(b != NULL && address != NULL, NULL);
+	w = wearable_get(b, address);
+	return w ? w->journal : NULL;
+}
+
+void gw_ble_set_clock_synced(GwBle *b, bool synced)
+{
+	g_return_if_fail(b != NULL);
+	b->clock_synced = synced;
+	gw_central_clock(b->central, synced, g_get_real_time(), now_us());
+	rearm(b);
+}
