@@ -74,7 +74,7 @@ TEST_DEPS_test-bluez := fake-bluetoothd
 TEST_DEPS_test-ble := fake-bluetoothd
 
 # programs
-PROGRAMS := rehablink-protodemo rehablink-sim fake-bluetoothd vm-central
+PROGRAMS := rehablink-protodemo rehablink-sim fake-bluetoothd vm-central vm-gateway
 SIM := gateway/sim-fakebus.c gateway/sim.c $(PROTO_WEARABLE)
 rehablink-sim_SRCS := gateway/sim-main.c gateway/sim-gatt.c $(SIM)
 rehablink-sim_PKGS := gio-2.0 gio-unix-2.0 glib-2.0
@@ -82,11 +82,17 @@ fake-bluetoothd_SRCS := tests/fakes/fake-bluetoothd.c $(SIM)
 fake-bluetoothd_PKGS := gio-2.0 gio-unix-2.0 glib-2.0
 vm-central_SRCS := tests/ble-vm/vm-central.c $(PROTO_WEARABLE)
 vm-central_PKGS := gio-2.0
+vm-gateway_SRCS := tests/ble-vm/vm-gateway.c gateway/ble.c gateway/central.c \
+	gateway/journal.c gateway/bluez.c gateway/bluez-parse.c $(BLE_CORE)
+vm-gateway_PKGS := gio-2.0 glib-2.0
 rehablink-protodemo_SRCS := tests/demo/protodemo.c $(PROTO_WEARABLE) $(PROTO_CLINIC)
 rehablink-protodemo_PKGS := json-glib-1.0 glib-2.0
 
 # benchmarks
-BENCHES := bench-proto bench-dbus-ceiling bench-paho-ceiling bench-bluez-ingest
+BENCHES := bench-proto bench-dbus-ceiling bench-paho-ceiling bench-bluez-ingest bench-ble
+bench-ble_SRCS := tests/bench/bench-ble.c gateway/ble.c gateway/central.c \
+	gateway/journal.c gateway/bluez.c gateway/bluez-parse.c $(BLE_CORE)
+bench-ble_PKGS := gio-2.0 glib-2.0
 bench-bluez-ingest_SRCS := tests/bench/bench-bluez-ingest.c gateway/bluez.c \
 	gateway/bluez-parse.c gateway/ble-types.c
 bench-bluez-ingest_PKGS := gio-2.0 glib-2.0
@@ -225,7 +231,8 @@ check-fuzz: $(foreach f,$(FUZZERS),build/fuzz/fuzz-$(f))
 
 # the real BlueZ stack (kernel Bluetooth, btvirt, bluetoothd 5.66) in a qemu
 # VM: rehablink-sim as the peripheral, a GDBus central on hci0
-check-ble-vm: build/native/bin/rehablink-sim build/native/bin/vm-central
+check-ble-vm: build/native/bin/rehablink-sim build/native/bin/vm-central \
+		build/native/bin/vm-gateway
 	@rc=0; sh tests/ble-vm/check.sh build/native/bin || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "check-ble-vm: SKIPPED (no qemu, kernel image or ../shared)"; \
 	elif [ $$rc -ne 0 ]; then echo "check-ble-vm: FAILED"; exit 1; fi
@@ -239,7 +246,8 @@ demo: deps
 	@sh tests/demo/run.sh build/native/bin/rehablink-protodemo
 
 bench: deps
-	@$(MAKE) --no-print-directory $(foreach b,$(BENCHES),build/native/bin/$(b))
+	@$(MAKE) --no-print-directory $(foreach b,$(BENCHES),build/native/bin/$(b)) \
+		build/native/bin/fake-bluetoothd
 	@sh tests/bench/run.sh build/native/bin
 
 install: all

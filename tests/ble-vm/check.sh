@@ -18,7 +18,7 @@
 #
 # Environment: BLE_VM_DIR (default <repo>/../shared/ble-vm), BLE_VM_OUT
 # (guest logs, default <repo>/build/ble-vm; the VM's own logs go to
-# $BLE_VM_OUT/vm-logs), BLE_VM_TIMEOUT (default 240 s).
+# $BLE_VM_OUT/vm-logs), BLE_VM_TIMEOUT (default 480 s).
 # Exit status: 0 pass, 1 fail, 77 when the VM cannot run here (no qemu,
 # no kernel image, no run-in-vm.sh): make may report that as skipped.
 set -u
@@ -30,7 +30,7 @@ BIN=${1:-build/native/bin}
 [ "${1:-}" = "--" ] && shift
 VMDIR=${BLE_VM_DIR:-$REPO/../shared/ble-vm}
 OUT=${BLE_VM_OUT:-$REPO/build/ble-vm}
-TIMEOUT=${BLE_VM_TIMEOUT:-240}
+TIMEOUT=${BLE_VM_TIMEOUT:-480}
 
 skip() { echo "check-ble-vm: SKIP: $*" >&2; exit 77; }
 

@@ -59,7 +59,7 @@ waitfor() {
 	done
 }
 
-for b in rehablink-sim vm-central; do
+for b in rehablink-sim vm-central vm-gateway; do
 	[ -x "$BIN/$b" ] || { say "missing $BIN/$b"; exit 1; }
 done
 
@@ -148,6 +148,30 @@ if [ "$rc" = 0 ] && [ "${BLUETOOTHD_RESTART:-1}" = 1 ]; then
 		rc=$?
 		grep -E 'PASS|FAIL|RESULT' "$OUT/central-2.log" | sed 's/^/    /'
 	fi
+fi
+
+# The gateway's own BLE path (GwBle + the link state machine + journals)
+# against the same simulator: live, link lost when the wearable goes out of
+# range, resynced with a contiguous journal, nothing else connected.
+if [ "$rc" = 0 ]; then
+	say "gateway BLE path (GwBle) on $CEN, allowlist ${BLE_VM_HCI1_ADDR:-00:AA:01:01:00:01}"
+	rm -rf "$OUT/journals" "$OUT/gateway.rc"
+	( "$BIN/vm-gateway" --adapter "$CEN" --address "${BLE_VM_HCI1_ADDR:-00:AA:01:01:00:01}" \
+		--state-dir "$OUT/journals" --timeout 60 >"$OUT/gateway.log" 2>&1
+	  echo $? >"$OUT/gateway.rc" ) &
+	PIDS="$PIDS $!"
+	cycled=0
+	while [ ! -f "$OUT/gateway.rc" ]; do
+		if [ "$cycled" = 0 ] && grep -q '^PASS live' "$OUT/gateway.log" 2>/dev/null; then
+			cycled=1
+			say "rehablink-sim: out-of-range $OUT_OF_RANGE for the gateway"
+			echo "out-of-range $OUT_OF_RANGE" >&3
+		fi
+		sleep 0.2
+	done
+	grep -E '^(PASS|FAIL|RESULT)' "$OUT/gateway.log" | sed 's/^/    /'
+	rc=$(cat "$OUT/gateway.rc")
+	[ "$rc" = 0 ] || tail -n 30 "$OUT/gateway.log" | sed 's/^/    /'
 fi
 
 exec 3>&-
