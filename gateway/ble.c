@@ -104,6 +104,24 @@ static GSourceFuncs timer_funcs = {
 
 /* ---- journals ------------------------------------------------------------------ */
 
+/* Keeps the link's no-gap durable seq beside the journal, so a restarted
+ * gateway resumes the sync there and not at the highest seq held (a live
+ * record may be stored before the history under it). */
+static void persist_cursor(GwBle *b, struct wearable *w)
+{
+	GwLink *link = gw_central_get_link(b->central, w->address);
+	struct gw_link_stats st;
+	g_autoptr(GError) error = NULL;
+	char buf[GW_BLUEZ_ADDR_SIZE];
+
+	if (!link)
+		return;
+	gw_link_get_stats(link, now_us(), &st);
+	if (st.have_durable_seq &&
+	    !gw_journal_set_cursor(w->journal, st.durable_seq, &error))
+		g_warning("%s: %s", mask(b, w->address, buf), error->message);
+}
+
 static gboolean sync_cb(gpointer user_data)
 {
 	GwBle *b = user_data;
@@ -134,6 +152,7 @@ static gboolean sync_cb(gpointer user_data)
 		 * journal, but must still be acknowledged) */
 		seq = w->last_seq;
 		gw_central_store_committed(b->central, w->address, seq, now_us());
+		persist_cursor(b, w);
 		if (b->cfg.records_stored)
 			b->cfg.records_stored(w->address, n, seq, b->cfg.user_data);
 	}
@@ -564,7 +583,7 @@ GwBle *gw_ble_new(const struct gw_ble_config *cfg, GError **error)
 	for (size_t i = 0; i < b->n_w; i++) {
 		uint32_t seq;
 
-		if (gw_journal_durable_seq(b->w[i].journal, &seq))
+		if (gw_journal_get_cursor(b->w[i].journal, &seq))
 			gw_central_set_durable_seq(b->central, b->w[i].address, seq);
 	}
 	gw_central_clock(b->central, b->clock_synced, g_get_real_time(), now);

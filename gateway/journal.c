@@ -19,6 +19,9 @@ struct gw_journal {
 	uint32_t durable;
 	uint64_t count;
 	uint64_t duplicates;
+	char *cursor_path;
+	bool has_cursor;
+	uint32_t cursor;
 };
 
 static void note_max(bool *has, uint32_t *max, uint32_t seq)
@@ -36,6 +39,7 @@ void gw_journal_free(GwJournal *j)
 	if (j->fd >= 0)
 		close(j->fd);
 	g_free(j->path);
+	g_free(j->cursor_path);
 	g_clear_pointer(&j->seqs, g_hash_table_unref);
 	g_clear_pointer(&j->pending, g_byte_array_unref);
 	g_free(j);
@@ -105,6 +109,20 @@ GwJournal *gw_journal_open(const char *dir, const char *name, GError **error)
 		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
 			    "journal '%s': %s", j->path, g_strerror(errno));
 		return NULL;
+	}
+	j->cursor_path = g_strdup_printf("%s/%s.cursor", dir, name);
+	g_autofree char *cur = NULL;
+	if (g_file_get_contents(j->cursor_path, &cur, NULL, NULL)) {
+		char *end = NULL;
+		guint64 v = g_ascii_strtoull(cur, &end, 10);
+
+		/* a cursor that does not parse is ignored: the sync then
+		 * starts from the wearable's oldest record, and the journal
+		 * drops what it already holds */
+		if (end != cur && (*end == '\n' || *end == '\0') && v <= G_MAXUINT32) {
+			j->has_cursor = true;
+			j->cursor = (uint32_t) v;
+		}
 	}
 	return g_steal_pointer(&j);
 }
@@ -177,6 +195,30 @@ gboolean gw_journal_sync(GwJournal *j, GError **error)
 		note_max(&j->has_durable, &j->durable, j->pending_max);
 	j->has_pending_max = false;
 	return TRUE;
+}
+
+gboolean gw_journal_set_cursor(GwJournal *j, uint32_t seq, GError **error)
+{
+	g_autofree char *text = g_strdup_printf("%u\n", seq);
+
+	if (j->has_cursor && j->cursor == seq)
+		return TRUE;
+	/* g_file_set_contents writes a temporary file, fsyncs it and
+	 * renames it over the old one */
+	if (!g_file_set_contents(j->cursor_path, text, -1, error)) {
+		g_prefix_error(error, "cursor '%s': ", j->cursor_path);
+		return FALSE;
+	}
+	j->has_cursor = true;
+	j->cursor = seq;
+	return TRUE;
+}
+
+bool gw_journal_get_cursor(const GwJournal *j, uint32_t *ret_seq)
+{
+	if (j->has_cursor)
+		*ret_seq = j->cursor;
+	return j->has_cursor;
 }
 
 bool gw_journal_durable_seq(const GwJournal *j, uint32_t *ret_seq)

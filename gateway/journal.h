@@ -4,8 +4,8 @@
  * SQLite store lands. One append-only file per wearable, holding its
  * records as the wire encoding (proto/wearable.h, 1.3) behind a u16
  * length. Appends are buffered and made durable by gw_journal_sync
- * (fdatasync), which returns the highest sequence number whose records are
- * all on disk: the number the link may tell the wearable to delete up to.
+ * (fdatasync); the caller then tells the link which handovers are
+ * committed, and the link alone decides what the wearable may delete.
  *
  * Records are deduplicated by sequence number (a set of what the file
  * holds), so a history re-sent after a lost link is stored once. A torn
@@ -35,9 +35,19 @@ int gw_journal_append(GwJournal *j, const struct wb_record *recs, size_t n,
 /* Writes and fdatasyncs what is queued. */
 gboolean gw_journal_sync(GwJournal *j, GError **error);
 
-/* true and *ret_seq: the highest seq S such that every record the journal
- * was given up to S (in arrival order) is durable; false if none yet. */
+/* true and *ret_seq: the highest seq (serial order) among the durable
+ * records; false if none yet. Not a claim that nothing below it is
+ * missing: a live record may be stored before the history under it. The
+ * link's durable seq (gw_link_get_stats) is the no-gap one. */
 bool gw_journal_durable_seq(const GwJournal *j, uint32_t *ret_seq);
+/* The sync cursor: the link's durable seq (every record up to it
+ * committed, no gap), kept in <name>.cursor beside the journal, written
+ * atomically (temporary file, fsync, rename). This, not the highest seq
+ * held, is where a restarted gateway resumes the history sync: a live
+ * record can be stored before the history below it. */
+gboolean gw_journal_set_cursor(GwJournal *j, uint32_t seq, GError **error);
+bool gw_journal_get_cursor(const GwJournal *j, uint32_t *ret_seq);
+
 /* Records durable, duplicates dropped, and whether seq is held. */
 uint64_t gw_journal_count(const GwJournal *j);
 uint64_t gw_journal_duplicates(const GwJournal *j);

@@ -416,11 +416,14 @@ static bool none_live(struct env *e)
 	return true;
 }
 
+/* the link's durable seq (every record up to it committed), not the
+ * journal's highest seq: a live record can be stored before the history
+ * below it has been synced */
 static bool durable_at_least(struct env *e, const char *address, uint32_t seq)
 {
-	uint32_t d;
+	struct gw_link_stats st = link_stats(e, address);
 
-	return gw_journal_durable_seq(gw_ble_get_journal(e->ble, address), &d) && d >= seq;
+	return st.have_durable_seq && st.durable_seq >= seq;
 }
 
 static void collect_cb(const struct wb_record *rec, void *user_data)
@@ -446,7 +449,9 @@ static void check_journal(struct env *e, const char *address)
 
 	WAIT_FOR(durable_at_least(e, address, last));
 	assert_true(gw_journal_foreach(j, collect_cb, seqs, &error));
-	assert_true(seqs->len >= last);
+	if (seqs->len < last)
+		fail_msg("%s: the link is durable up to %u but the journal holds %u records",
+			 address, last, seqs->len);
 	qsort(seqs->data, seqs->len, sizeof(uint32_t), cmp_u32);
 	if (g_array_index(seqs, uint32_t, 0) != 1)
 		fail_msg("%s: first seq %u, expected 1", address, g_array_index(seqs, uint32_t, 0));
@@ -611,6 +616,56 @@ static void test_connect_abort(void **state)
 	ble_start(e);
 	WAIT_FOR(all_live(e));
 	assert_int_equal(link_stats(e, A2).errors[GW_BLE_ERR_ABORT_BY_LOCAL], 2);
+	check_all_journals(e);
+}
+
+/* The other connect error classes, each with its own policy in the core:
+ * every one ends live, and the class is counted as what it is. */
+static void test_connect_not_ready(void **state)
+{
+	struct env *e = *state;
+
+	fake_start(e, "--fault", "connect-not-ready:device=" A2 ",count=2", NULL);
+	ble_start(e);
+	WAIT_FOR(all_live(e));
+	assert_int_equal(link_stats(e, A2).errors[GW_BLE_ERR_NOT_READY], 2);
+	check_all_journals(e);
+}
+
+static void test_connect_failed(void **state)
+{
+	struct env *e = *state;
+
+	fake_start(e, "--fault", "connect-failed:device=" A2 ",count=2", NULL);
+	ble_start(e);
+	WAIT_FOR(all_live(e));
+	assert_int_equal(link_stats(e, A2).errors[GW_BLE_ERR_FAILED], 2);
+	check_all_journals(e);
+}
+
+static void test_connect_timeout(void **state)
+{
+	struct env *e = *state;
+
+	fake_start(e, "--fault", "connect-timeout:device=" A2 ",count=1", NULL);
+	ble_start(e);
+	WAIT_FOR(all_live(e));
+	assert_true(link_stats(e, A2).errors[GW_BLE_ERR_TIMEOUT] >= 1);
+	check_all_journals(e);
+}
+
+/* The wearable answers the history control point "busy", then "storage
+ * error": the sync is retried, nothing is deleted early, nothing lost. */
+static void test_history_busy_and_storage_error(void **state)
+{
+	struct env *e = *state;
+
+	fake_start(e, "--fault", "hcp-busy:device=" A2 ",count=2",
+		   "--fault", "hcp-storage-error:device=" A3 ",count=1", NULL);
+	ble_start(e);
+	WAIT_FOR(all_live(e));
+	assert_true(link_stats(e, A2).syncs_failed >= 1);
+	assert_true(link_stats(e, A3).syncs_failed >= 1);
 	check_all_journals(e);
 }
 
@@ -825,6 +880,10 @@ int main(int argc, char **argv)
 		T(test_link_loss),
 		T(test_connect_in_progress),
 		T(test_connect_abort),
+		T(test_connect_not_ready),
+		T(test_connect_failed),
+		T(test_connect_timeout),
+		T(test_history_busy_and_storage_error),
 		T(test_bluetoothd_restart),
 		T(test_bluetoothd_exit),
 		T(test_adapter_power_off),

@@ -134,6 +134,37 @@ static void test_invalid_record_refused(void **state)
 	assert_false(gw_journal_has(j, 3));
 }
 
+/* the cursor (the link's no-gap durable seq) survives a restart, is not
+ * the highest seq held, and a garbled cursor file is ignored */
+static void test_cursor(void **state)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = g_strdup_printf("%s/w1.cursor", (char *) *state);
+	struct wb_record live = rec(243, 5);
+	uint32_t seq = 0;
+
+	GwJournal *j = gw_journal_open(*state, "w1", &error);
+	assert_false(gw_journal_get_cursor(j, &seq));
+	assert_int_equal(gw_journal_append(j, &live, 1, &error), 1);
+	assert_true(gw_journal_sync(j, &error));
+	assert_true(gw_journal_set_cursor(j, 152, &error));
+	gw_journal_free(j);
+
+	j = gw_journal_open(*state, "w1", &error);
+	assert_true(gw_journal_get_cursor(j, &seq));
+	assert_int_equal(seq, 152);
+	assert_true(gw_journal_durable_seq(j, &seq));
+	assert_int_equal(seq, 243);	/* highest held: not where to resume */
+	gw_journal_free(j);
+
+	assert_true(g_file_set_contents(path, "15x2\n", -1, NULL));
+	j = gw_journal_open(*state, "w1", &error);
+	assert_non_null(j);
+	assert_false(gw_journal_get_cursor(j, &seq));
+	gw_journal_free(j);
+	g_unlink(path);
+}
+
 static void test_unwritable_directory(void **state)
 {
 	g_autoptr(GError) error = NULL;
@@ -152,6 +183,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicates_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_records_and_cuts_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_record_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_directory, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("gateway/journal", tests, NULL, NULL);
