@@ -38,6 +38,7 @@
 #include <gio/gio.h>
 
 #include "ble.h"
+#include "private-bus.h"
 
 #define A1		"AA:BB:CC:DD:EE:01"
 #define A2		"AA:BB:CC:DD:EE:02"
@@ -107,124 +108,28 @@ static void pump_ms(unsigned int ms)
 
 /* ---- processes (as tests/test-bluez.c) ------------------------------------------ */
 
-struct child_io {
-	const char *log;
-};
-
-static void child_setup(gpointer user_data)
-{
-	const struct child_io *io = user_data;
-	int fd;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(io->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-}
-
-static int child_reap(GPid *pid, unsigned int ms)
-{
-	gint64 deadline = g_get_monotonic_time() + (gint64)ms * 1000;
-	int status = 0;
-
-	while (waitpid(*pid, &status, WNOHANG) == 0) {
-		if (g_get_monotonic_time() > deadline) {
-			kill(*pid, SIGKILL);
-			waitpid(*pid, &status, 0);
-			break;
-		}
-		g_usleep(5000);
-	}
-	g_spawn_close_pid(*pid);
-	*pid = 0;
-	return status;
-}
-
-static void child_stop(GPid *pid, int sig)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	child_reap(pid, 5000);
-}
-
-static bool child_exited(GPid *pid)
-{
-	int status;
-
-	if (*pid <= 0)
-		return true;
-	if (waitpid(*pid, &status, WNOHANG) == *pid) {
-		g_spawn_close_pid(*pid);
-		*pid = 0;
-		return true;
-	}
-	return false;
-}
-
 static void bus_start(struct env *e)
 {
-	g_autofree char *addr_arg = g_strdup_printf("--address=unix:path=%s/bus", e->dir);
-	g_autofree char *log = g_build_filename(e->dir, "dbus-daemon.log", NULL);
-	const char *argv[] = { "dbus-daemon", "--session", "--nofork", "--nopidfile",
-			       "--print-address=3", addr_arg, NULL };
-	struct child_io io = { log };
 	g_autoptr(GError) error = NULL;
-	GString *addr = g_string_new(NULL);
-	int pipefd[2];
-	int target = 3;
 
-	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
-	if (!g_spawn_async_with_pipes_and_fds(NULL, argv, NULL,
-					      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-					      child_setup, &io, -1, -1, -1, &pipefd[1], &target,
-					      1, &e->bus_pid, NULL, NULL, NULL, &error))
-		fail_msg("dbus-daemon: %s", error->message);
-	close(pipefd[1]);
-	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		char c = 0;
-
-		if (poll(&pfd, 1, WAIT_MS) != 1 || read(pipefd[0], &c, 1) != 1)
-			fail_msg("dbus-daemon printed no address");
-		if (c == '\n')
-			break;
-		g_string_append_c(addr, c);
-	}
-	close(pipefd[0]);
-	e->bus_address = g_string_free(addr, FALSE);
+	e->bus_address = pb_bus_start(e->dir, WAIT_MS, &e->bus_pid, &error);
+	if (!e->bus_address)
+		fail_msg("%s", error->message);
 }
 
 static GDBusConnection *bus_connect(struct env *e)
 {
 	g_autoptr(GError) error = NULL;
-	GDBusConnection *c = g_dbus_connection_new_for_address_sync(
-		e->bus_address,
-		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-		NULL, NULL, &error);
+	GDBusConnection *c = pb_bus_connect(e->bus_address, &error);
 
 	if (!c)
-		fail_msg("connect to the private bus: %s", error->message);
+		fail_msg("%s", error->message);
 	return c;
 }
 
 static bool name_has_owner(struct env *e, const char *name)
 {
-	g_autoptr(GVariant) r = g_dbus_connection_call_sync(e->ctl, DBUS_NAME, DBUS_PATH,
-							    DBUS_NAME, "NameHasOwner",
-							    g_variant_new("(s)", name),
-							    G_VARIANT_TYPE("(b)"),
-							    G_DBUS_CALL_FLAGS_NONE, -1,
-							    NULL, NULL);
-	gboolean has = FALSE;
-
-	if (r)
-		g_variant_get(r, "(b)", &has);
-	return has;
+	return pb_name_has_owner(e->ctl, name);
 }
 
 /* Starts the fake: 4 wearables, the stranger, a state dir (so a restarted
@@ -234,7 +139,6 @@ static void fake_start(struct env *e, ...)
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_autofree char *log = g_build_filename(e->dir, "fake-bluetoothd.log", NULL);
 	g_auto(GStrv) envp = g_get_environ();
-	struct child_io io = { log };
 	g_autoptr(GError) error = NULL;
 	va_list ap;
 	const char *arg;
@@ -256,7 +160,7 @@ static void fake_start(struct env *e, ...)
 	if (g_getenv("TEST_BLE_KEEP"))
 		envp = g_environ_setenv(envp, "G_MESSAGES_DEBUG", "all", TRUE);
 	if (!g_spawn_async(NULL, (char **)argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD,
-			   child_setup, &io, &e->fake_pid, &error))
+			   pb_child_setup, (gpointer) log, &e->fake_pid, &error))
 		fail_msg("%s: %s", fake_path, error->message);
 	WAIT_FOR(name_has_owner(e, BLUEZ_NAME));
 }
@@ -522,14 +426,14 @@ static int env_teardown(void **state)
 	struct env *e = *state;
 
 	g_clear_pointer(&e->ble, gw_ble_free);
-	child_stop(&e->fake_pid, SIGTERM);
+	pb_child_stop(&e->fake_pid, SIGTERM);
 	if (e->conn)
 		g_dbus_connection_close_sync(e->conn, NULL, NULL);
 	if (e->ctl)
 		g_dbus_connection_close_sync(e->ctl, NULL, NULL);
 	g_clear_object(&e->conn);
 	g_clear_object(&e->ctl);
-	child_stop(&e->bus_pid, SIGTERM);
+	pb_child_stop(&e->bus_pid, SIGTERM);
 	while (g_main_context_iteration(NULL, FALSE))
 		;
 	g_source_destroy(e->wakeup);
@@ -698,7 +602,7 @@ static void test_bluetoothd_exit(void **state)
 	ble_start(e);
 	WAIT_FOR(all_live(e));
 	fake_inject(e, "bluetoothd-exit", "{'code': <int32 1>}");
-	WAIT_FOR(child_exited(&e->fake_pid));
+	WAIT_FOR(pb_child_exited(&e->fake_pid));
 	WAIT_FOR(link_state(e, A1) == GW_LINK_STATE_WAITING_ADAPTER);
 	assert_int_equal(gw_central_get_adapter(gw_ble_get_central(e->ble)),
 			 GW_CENTRAL_ADAPTER_NO_BLUEZ);

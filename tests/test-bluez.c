@@ -41,6 +41,7 @@
 
 #include "bluez-parse.h"
 #include "bluez.h"
+#include "private-bus.h"
 #include "wearable.h"
 
 #define A1		"AA:BB:CC:DD:EE:01"
@@ -325,113 +326,29 @@ static guint count_values(struct env *e, guint from, enum gw_char ch)
 
 /* ---- processes ------------------------------------------------------------------ */
 
-struct child_io {
-	const char *log;	/* stdout and stderr go here */
-};
-
-static void child_setup(gpointer user_data)
-{
-	const struct child_io *io = user_data;
-	int fd;
-
-	/* never outlive the test, whatever happens to it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(io->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-}
-
-/* Waits up to ms for the child to exit; SIGKILL after that. Returns its
- * wait status. */
-static int child_reap(GPid *pid, unsigned int ms)
-{
-	gint64 deadline = g_get_monotonic_time() + (gint64)ms * 1000;
-	int status = 0;
-
-	while (waitpid(*pid, &status, WNOHANG) == 0) {
-		if (g_get_monotonic_time() > deadline) {
-			kill(*pid, SIGKILL);
-			waitpid(*pid, &status, 0);
-			break;
-		}
-		g_usleep(5000);
-	}
-	g_spawn_close_pid(*pid);
-	*pid = 0;
-	return status;
-}
-
-static void child_stop(GPid *pid, int sig)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	child_reap(pid, 5000);
-}
-
+/* the private bus and children: tests/fakes/private-bus.c */
 static void bus_start(struct env *e)
 {
-	g_autofree char *addr_arg = g_strdup_printf("--address=unix:path=%s/bus", e->dir);
-	g_autofree char *log = g_build_filename(e->dir, "dbus-daemon.log", NULL);
-	const char *argv[] = { "dbus-daemon", "--session", "--nofork", "--nopidfile",
-			       "--print-address=3", addr_arg, NULL };
-	struct child_io io = { log };
 	g_autoptr(GError) error = NULL;
-	GString *addr = g_string_new(NULL);
-	int pipefd[2];
-	int target = 3;
 
-	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
-	if (!g_spawn_async_with_pipes_and_fds(NULL, argv, NULL,
-					      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-					      child_setup, &io, -1, -1, -1, &pipefd[1], &target,
-					      1, &e->bus_pid, NULL, NULL, NULL, &error))
-		fail_msg("dbus-daemon: %s", error->message);
-	close(pipefd[1]);
-	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		char c = 0;
-
-		if (poll(&pfd, 1, WAIT_MS) != 1 || read(pipefd[0], &c, 1) != 1)
-			fail_msg("dbus-daemon printed no address");
-		if (c == '\n')
-			break;
-		g_string_append_c(addr, c);
-	}
-	close(pipefd[0]);
-	e->bus_address = g_string_free(addr, FALSE);
+	e->bus_address = pb_bus_start(e->dir, WAIT_MS, &e->bus_pid, &error);
+	if (!e->bus_address)
+		fail_msg("%s", error->message);
 }
 
 static GDBusConnection *bus_connect(struct env *e)
 {
 	g_autoptr(GError) error = NULL;
-	GDBusConnection *c = g_dbus_connection_new_for_address_sync(
-		e->bus_address,
-		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-		NULL, NULL, &error);
+	GDBusConnection *c = pb_bus_connect(e->bus_address, &error);
 
 	if (!c)
-		fail_msg("connect to the private bus: %s", error->message);
+		fail_msg("%s", error->message);
 	return c;
 }
 
 static bool name_has_owner(struct env *e, const char *name)
 {
-	g_autoptr(GVariant) r = g_dbus_connection_call_sync(e->ctl, DBUS_NAME, DBUS_PATH,
-							    DBUS_NAME, "NameHasOwner",
-							    g_variant_new("(s)", name),
-							    G_VARIANT_TYPE("(b)"),
-							    G_DBUS_CALL_FLAGS_NONE, -1,
-							    NULL, NULL);
-	gboolean has = FALSE;
-
-	if (r)
-		g_variant_get(r, "(b)", &has);
-	return has;
+	return pb_name_has_owner(e->ctl, name);
 }
 
 /* Starts the fake with the given options (NULL-terminated) and waits
@@ -441,7 +358,6 @@ static void fake_start(struct env *e, ...)
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_autofree char *log = g_build_filename(e->dir, "fake-bluetoothd.log", NULL);
 	g_auto(GStrv) envp = g_get_environ();
-	struct child_io io = { log };
 	g_autoptr(GError) error = NULL;
 	va_list ap;
 	const char *arg;
@@ -459,14 +375,14 @@ static void fake_start(struct env *e, ...)
 	if (g_getenv("TEST_BLUEZ_KEEP"))
 		envp = g_environ_setenv(envp, "G_MESSAGES_DEBUG", "all", TRUE);
 	if (!g_spawn_async(NULL, (char **)argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD,
-			   child_setup, &io, &e->fake_pid, &error))
+			   pb_child_setup, (gpointer) log, &e->fake_pid, &error))
 		fail_msg("%s: %s", fake_path, error->message);
 	WAIT_FOR(name_has_owner(e, GW_BLUEZ_BUS_NAME));
 }
 
 static void fake_stop(struct env *e)
 {
-	child_stop(&e->fake_pid, SIGTERM);
+	pb_child_stop(&e->fake_pid, SIGTERM);
 }
 
 static GVariant *fake_call(struct env *e, const char *method, GVariant *args,
@@ -579,7 +495,7 @@ static int env_teardown(void **state)
 		g_dbus_connection_close_sync(e->ctl, NULL, NULL);
 	g_clear_object(&e->conn);
 	g_clear_object(&e->ctl);
-	child_stop(&e->bus_pid, SIGTERM);
+	pb_child_stop(&e->bus_pid, SIGTERM);
 	/* let GDBus deliver what it queued for the closed connections */
 	while (g_main_context_iteration(NULL, FALSE))
 		;
@@ -1373,7 +1289,7 @@ static void test_bluez_exit(void **state)
 	r = wait_result(e, mark, 5000);
 	CHECK_RESULT(r, GW_BLUEZ_OP_CONNECT, GW_BLE_ERR_BLUEZ_GONE);
 	WAIT_FOR(!e->present);
-	status = child_reap(&e->fake_pid, 5000);
+	status = pb_child_reap(&e->fake_pid, 5000);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 1);
 	mark = e->results->len;

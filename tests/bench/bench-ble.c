@@ -49,6 +49,7 @@
 #include <gio/gio.h>
 
 #include "ble.h"
+#include "private-bus.h"
 
 #define A1		"AA:BB:CC:DD:EE:01"
 #define A1_PATH		"/org/bluez/hci0/dev_AA_BB_CC_DD_EE_01"
@@ -142,120 +143,28 @@ static void pump_ms(unsigned int ms)
 
 /* ---- processes (as tests/test-ble.c) ------------------------------------------ */
 
-struct child_io {
-	const char *log;
-};
-
-static void child_setup(gpointer user_data)
-{
-	const struct child_io *io = user_data;
-	int fd;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(io->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-}
-
-static void child_stop(GPid *pid, int sig)
-{
-	gint64 deadline;
-	int status = 0;
-
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	deadline = g_get_monotonic_time() + 5000000;
-	while (waitpid(*pid, &status, WNOHANG) == 0) {
-		if (g_get_monotonic_time() > deadline) {
-			kill(*pid, SIGKILL);
-			waitpid(*pid, &status, 0);
-			break;
-		}
-		g_usleep(5000);
-	}
-	g_spawn_close_pid(*pid);
-	*pid = 0;
-}
-
-static bool child_exited(GPid *pid)
-{
-	int status;
-
-	if (*pid <= 0)
-		return true;
-	if (waitpid(*pid, &status, WNOHANG) == *pid) {
-		g_spawn_close_pid(*pid);
-		*pid = 0;
-		return true;
-	}
-	return false;
-}
-
 static void bus_start(struct env *e)
 {
-	g_autofree char *addr_arg = g_strdup_printf("--address=unix:path=%s/bus", e->dir);
-	g_autofree char *log = g_build_filename(e->dir, "dbus-daemon.log", NULL);
-	const char *argv[] = { "dbus-daemon", "--session", "--nofork", "--nopidfile",
-			       "--print-address=3", addr_arg, NULL };
-	struct child_io io = { log };
 	g_autoptr(GError) error = NULL;
-	GString *addr = g_string_new(NULL);
-	int pipefd[2];
-	int target = 3;
 
-	if (pipe2(pipefd, O_CLOEXEC) != 0)
-		die("pipe2: %s", g_strerror(errno));
-	if (!g_spawn_async_with_pipes_and_fds(NULL, argv, NULL,
-					      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-					      child_setup, &io, -1, -1, -1, &pipefd[1], &target,
-					      1, &e->bus_pid, NULL, NULL, NULL, &error))
-		die("dbus-daemon: %s", error->message);
-	close(pipefd[1]);
-	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		char c = 0;
-
-		if (poll(&pfd, 1, WAIT_MS) != 1 || read(pipefd[0], &c, 1) != 1)
-			die("dbus-daemon printed no address");
-		if (c == '\n')
-			break;
-		g_string_append_c(addr, c);
-	}
-	close(pipefd[0]);
-	e->bus_address = g_string_free(addr, FALSE);
+	e->bus_address = pb_bus_start(e->dir, WAIT_MS, &e->bus_pid, &error);
+	if (!e->bus_address)
+		die("%s", error->message);
 }
 
 static GDBusConnection *bus_connect(struct env *e)
 {
 	g_autoptr(GError) error = NULL;
-	GDBusConnection *c = g_dbus_connection_new_for_address_sync(
-		e->bus_address,
-		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-		NULL, NULL, &error);
+	GDBusConnection *c = pb_bus_connect(e->bus_address, &error);
 
 	if (!c)
-		die("connect to the private bus: %s", error->message);
+		die("%s", error->message);
 	return c;
 }
 
 static bool name_has_owner(struct env *e, const char *name)
 {
-	g_autoptr(GVariant) r = g_dbus_connection_call_sync(e->ctl, DBUS_NAME, DBUS_PATH,
-							    DBUS_NAME, "NameHasOwner",
-							    g_variant_new("(s)", name),
-							    G_VARIANT_TYPE("(b)"),
-							    G_DBUS_CALL_FLAGS_NONE, WAIT_MS,
-							    NULL, NULL);
-	gboolean has = FALSE;
-
-	if (r)
-		g_variant_get(r, "(b)", &has);
-	return has;
+	return pb_name_has_owner(e->ctl, name);
 }
 
 /* One wearable playing busy.txt, 24 h into it (the whole day already in
@@ -264,7 +173,6 @@ static void fake_start(struct env *e, const char *fake_path)
 {
 	g_autofree char *log = g_build_filename(e->dir, "fake-bluetoothd.log", NULL);
 	g_auto(GStrv) envp = g_get_environ();
-	struct child_io io = { log };
 	g_autoptr(GError) error = NULL;
 	const char *argv[] = { fake_path, "--device", A1 ",scenario=" SCENARIO,
 			       "--speed", "1", "--start", "+24h", NULL };
@@ -273,9 +181,9 @@ static void fake_start(struct env *e, const char *fake_path)
 	envp = g_environ_unsetenv(envp, "G_DEBUG");
 	envp = g_environ_unsetenv(envp, "G_SLICE");
 	if (!g_spawn_async(NULL, (char **)argv, envp, G_SPAWN_DO_NOT_REAP_CHILD,
-			   child_setup, &io, &e->fake_pid, &error))
+			   pb_child_setup, (gpointer) log, &e->fake_pid, &error))
 		die("%s: %s", fake_path, error->message);
-	WAIT_FOR(child_exited(&e->fake_pid) ? (die("%s exited (see its log)", fake_path), false)
+	WAIT_FOR(pb_child_exited(&e->fake_pid) ? (die("%s exited (see its log)", fake_path), false)
 					    : name_has_owner(e, BLUEZ_NAME));
 }
 
@@ -466,14 +374,14 @@ static void env_cleanup(void)
 	g_clear_pointer(&e->ble, gw_ble_free);
 	if (e->sub && e->ctl)
 		g_dbus_connection_signal_unsubscribe(e->ctl, e->sub);
-	child_stop(&e->fake_pid, SIGTERM);
+	pb_child_stop(&e->fake_pid, SIGTERM);
 	if (e->conn)
 		g_dbus_connection_close_sync(e->conn, NULL, NULL);
 	if (e->ctl)
 		g_dbus_connection_close_sync(e->ctl, NULL, NULL);
 	g_clear_object(&e->conn);
 	g_clear_object(&e->ctl);
-	child_stop(&e->bus_pid, SIGTERM);
+	pb_child_stop(&e->bus_pid, SIGTERM);
 	while (g_main_context_iteration(NULL, FALSE))
 		;
 	if (e->wakeup) {
