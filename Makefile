@@ -34,7 +34,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wswitch-enum -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-align -Wvla -Wformat=2 \
 	-Wundef -Wwrite-strings -Wold-style-definition
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
-	-fno-common $(WARN) -Iproto -Igateway -Itests
+	-fno-common $(WARN) -Iproto -Igateway -Itests -Itests/fakes
 OPT ?= -O2 -g
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
@@ -62,11 +62,11 @@ test-central_SRCS := tests/test-central.c tests/fakes/fake-ble-ops.c gateway/cen
 test-central_PKGS := cmocka glib-2.0
 test-bluez-parse_SRCS := tests/test-bluez-parse.c tests/helpers.c gateway/bluez-parse.c gateway/ble-types.c
 test-bluez-parse_PKGS := cmocka gio-2.0 glib-2.0
-test-bluez_SRCS := tests/test-bluez.c gateway/bluez.c gateway/bluez-parse.c gateway/ble-types.c $(PROTO_WEARABLE)
+test-bluez_SRCS := tests/test-bluez.c tests/fakes/private-bus.c gateway/bluez.c gateway/bluez-parse.c gateway/ble-types.c $(PROTO_WEARABLE)
 test-bluez_PKGS := cmocka gio-2.0 glib-2.0
 test-sim_SRCS := tests/test-sim.c tests/helpers.c gateway/sim.c $(PROTO_WEARABLE)
 test-sim_PKGS := cmocka glib-2.0
-test-ble_SRCS := tests/test-ble.c gateway/ble.c gateway/central.c gateway/journal.c \
+test-ble_SRCS := tests/test-ble.c tests/fakes/private-bus.c gateway/ble.c gateway/central.c gateway/journal.c \
 	gateway/bluez.c gateway/bluez-parse.c $(BLE_CORE)
 test-ble_PKGS := cmocka gio-2.0 glib-2.0
 # these start the fake bluetoothd of their own variant (../bin/)
@@ -90,7 +90,7 @@ rehablink-protodemo_PKGS := json-glib-1.0 glib-2.0
 
 # benchmarks
 BENCHES := bench-proto bench-dbus-ceiling bench-paho-ceiling bench-bluez-ingest bench-ble
-bench-ble_SRCS := tests/bench/bench-ble.c gateway/ble.c gateway/central.c \
+bench-ble_SRCS := tests/bench/bench-ble.c tests/fakes/private-bus.c gateway/ble.c gateway/central.c \
 	gateway/journal.c gateway/bluez.c gateway/bluez-parse.c $(BLE_CORE)
 bench-ble_PKGS := gio-2.0 glib-2.0
 bench-bluez-ingest_SRCS := tests/bench/bench-bluez-ingest.c gateway/bluez.c \
@@ -187,7 +187,7 @@ endef
 
 # ---- top-level targets ------------------------------------------------------
 
-.PHONY: check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
+.PHONY: check-demo check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
 	check-fuzz demo bench fuzz install clean
 
 all: $(foreach t,$(TESTS),build/native/tests/$(t)) \
@@ -200,7 +200,7 @@ deps:
 # answers for real when the build rules expand.
 check: deps
 	@$(MAKE) --no-print-directory check-unit check-asan check-valgrind \
-		check-schemas check-fuzz check-ble-vm
+		check-schemas check-demo check-fuzz check-ble-vm
 	@echo "check: all passed"
 
 run_tests = set -e; for t in $(TESTS); do echo "== $(1) $$t"; \
@@ -240,6 +240,14 @@ check-ble-vm: build/native/bin/rehablink-sim build/native/bin/vm-central \
 fuzz: deps
 	@$(MAKE) --no-print-directory $(foreach f,$(FUZZERS),build/fuzz/fuzz-$(f))
 	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+# the demo is part of the check, so it cannot rot unseen
+check-demo: build/native/bin/rehablink-protodemo
+	@sh tests/demo/run.sh build/native/bin/rehablink-protodemo > build/demo.log 2>&1 \
+		|| { cat build/demo.log; echo "check-demo: FAILED"; exit 1; }
+	@grep -qE '^ +2  patient/alert$$' build/demo.log && grep -q '"tier": "urgent"' build/demo.log \
+		|| { cat build/demo.log; echo "check-demo: no alert reached the clinic"; exit 1; }
+	@echo "check-demo: $$(grep -m1 'the clinic received' build/demo.log)"
 
 demo: deps
 	@$(MAKE) --no-print-directory build/native/bin/rehablink-protodemo

@@ -50,10 +50,13 @@ static void emit(enum rl_topic_kind kind, const char *json)
 		rl_topic_kind_is_retained(kind) ? "retained" : "-", json);
 }
 
-static void must(gchar *json, GError *error, enum rl_topic_kind kind)
+/* error is read only after the builder ran (an argument would be
+ * evaluated in unspecified order against the builder's call) */
+static void must(gchar *json, GError **error, enum rl_topic_kind kind)
 {
 	if (!json)
-		g_error("building %s: %s", rl_topic_kind_name(kind), error->message);
+		g_error("building %s: %s", rl_topic_kind_name(kind),
+			*error ? (*error)->message : "no error set");
 	emit(kind, json);
 	g_free(json);
 }
@@ -146,6 +149,9 @@ static void simulate_day(void)
 /* ---- the gateway: decode, then render ------------------------------------ */
 
 struct day {
+	int flexed_s_by_minute[24 * 60];	/* seconds flexed > 30 deg */
+	enum wb_posture_class still_cls;
+	int64_t still_run, longest_still;
 	int64_t steps, walking_min, flexed30, flexed60, records;
 	struct rl_posture_seconds ps;
 	struct rl_pain_point pain_pts[16];
@@ -162,6 +168,16 @@ static void envelope(struct rl_envelope *env, char id[37], int64_t t_us)
 	};
 }
 
+static int64_t flexed_last_2h(const struct day *d, int64_t t_us)
+{
+	int64_t end = (t_us / 1000000 - DAY0_UNIX) / 60, sum = 0;
+
+	for (int64_t m = end - 120; m < end; m++)
+		if (m >= 0 && m < 24 * 60)
+			sum += d->flexed_s_by_minute[m];
+	return sum;
+}
+
 static void publish_pain(const struct wb_record *r, struct day *d, int64_t *alerts)
 {
 	char id[37];
@@ -171,13 +187,15 @@ static void publish_pain(const struct wb_record *r, struct day *d, int64_t *aler
 	struct rl_pain p = { WEARABLE, r->seq, r->u.pain.score, r->u.pain.flags };
 
 	envelope(&env, id, t_us);
-	must(rl_payload_build_pain(&p, &env, &error), error, RL_TOPIC_PAIN);
+	must(rl_payload_build_pain(&p, &env, &error), &error, RL_TOPIC_PAIN);
 	d->pain_pts[d->n_pains++] = (struct rl_pain_point) { t_us, r->u.pain.score };
 
-	struct rl_fhir_observation obs = { .kind = RL_FHIR_PAIN, .effective_us = t_us,
-					   .value = r->u.pain.score };
+	char source_id[64];
+	snprintf(source_id, sizeof(source_id), "%s:%u", WEARABLE, r->seq);
+	struct rl_fhir_observation obs = { .kind = RL_FHIR_PAIN, .source_id = source_id,
+					   .effective_us = t_us, .value = r->u.pain.score };
 	envelope(&env, id, t_us);
-	must(rl_payload_build_fhir_observation(&obs, &env, &error), error,
+	must(rl_payload_build_fhir_observation(&obs, &env, &error), &error,
 	     RL_TOPIC_FHIR_OBSERVATION);
 
 	bool red = r->u.pain.flags & WB_PAIN_RED_FLAGS;
@@ -199,12 +217,13 @@ static void publish_pain(const struct wb_record *r, struct day *d, int64_t *aler
 		.trigger = trig, .n_trigger = red ? 2 : 1,
 		.context = {
 			.pain_24h = d->pain_pts, .n_pain_24h = d->n_pains,
-			.flexed_s_2h = 1200, .steps_today = d->steps,
-			.steps_yesterday = 1430, .battery_pct = 71, .data_age_s = 1,
+			.flexed_s_2h = flexed_last_2h(d, t_us), .steps_today = d->steps,
+			/* the demo has no day before */
+			.steps_yesterday = RL_NONE, .battery_pct = 71, .data_age_s = 1,
 		},
 	};
 	envelope(&env, id, t_us);
-	must(rl_payload_build_alert(&a, &env, &error), error, RL_TOPIC_ALERT);
+	must(rl_payload_build_alert(&a, &env, &error), &error, RL_TOPIC_ALERT);
 	printf("  gateway: pain %d%s at seq %u -> %s alert\n", r->u.pain.score,
 	       red ? " with a red flag" : "", r->seq, rl_alert_tier_name(a.tier));
 }
@@ -224,16 +243,31 @@ static void account(const struct wb_record *r, struct day *d)
 		case WB_POSTURE_LYING: d->ps.lying += s; break;
 		case WB_POSTURE_UNKNOWN: d->ps.unknown += s; break;
 		}
-		if (r->u.posture.cls != WB_POSTURE_LYING && f > 300)
+		if (r->u.posture.cls != WB_POSTURE_LYING && f > 300) {
+			int64_t minute = ((int64_t) r->time + WB_EPOCH_UNIX - DAY0_UNIX) / 60;
+
 			d->flexed30 += s;
+			if (minute >= 0 && minute < 24 * 60)
+				d->flexed_s_by_minute[minute] += (int) s;
+		}
+		/* a still bout: the same resting class, no steps */
+		if (r->u.posture.cls == d->still_cls && r->u.posture.cls != WB_POSTURE_FLEXED)
+			d->still_run += s;
+		else
+			d->still_run = r->u.posture.cls == WB_POSTURE_FLEXED ? 0 : s;
+		d->still_cls = r->u.posture.cls;
+		if (d->still_run > d->longest_still)
+			d->longest_still = d->still_run;
 		if (r->u.posture.cls != WB_POSTURE_LYING && f > 600)
 			d->flexed60 += s;
 		break;
 	}
 	case WB_RECORD_STEPS:
 		d->steps += r->u.steps.steps;
-		if (r->u.steps.steps > 0)
+		if (r->u.steps.steps > 0) {
 			d->walking_min++;
+			d->still_run = 0;
+		}
 		break;
 	case WB_RECORD_PAIN:
 	case WB_RECORD_STATUS:
@@ -261,7 +295,7 @@ static void publish_walk_minutes(void)
 			.longest_still_s = 0, .records = 2,
 		};
 		envelope(&env, id, start + 60000000);
-		must(rl_payload_build_aggregate_minute(&a, &env, &error), error,
+		must(rl_payload_build_aggregate_minute(&a, &env, &error), &error,
 		     RL_TOPIC_AGGREGATE_MINUTE);
 	}
 }
@@ -356,20 +390,21 @@ int main(int argc, char **argv)
 			.walking_minutes = d.walking_min,
 			.cadence_spm = d.walking_min ? (int) (d.steps / d.walking_min) : RL_NONE,
 			.posture_s = d.ps, .flexed_over_30_s = d.flexed30,
-			.flexed_over_60_s = d.flexed60, .longest_still_s = 7 * 3600 + 60 * 60,
+			.flexed_over_60_s = d.flexed60, .longest_still_s = d.longest_still,
 			.records = d.records,
 		},
 		.post_op_day = 3, .local_date = "2026-11-24", .utc_offset_min = 60,
 	};
 	envelope(&env, id, (DAY0_UNIX + 86400) * 1000000);
-	must(rl_payload_build_aggregate_day(&day, &env, &e), e, RL_TOPIC_AGGREGATE_DAY);
+	must(rl_payload_build_aggregate_day(&day, &env, &e), &e, RL_TOPIC_AGGREGATE_DAY);
 
 	struct rl_fhir_observation obs = {
-		.kind = RL_FHIR_DAILY_STEPS, .effective_us = DAY0_UNIX * 1000000,
+		.kind = RL_FHIR_DAILY_STEPS, .source_id = agg_id,
+		.effective_us = DAY0_UNIX * 1000000,
 		.effective_end_us = (DAY0_UNIX + 86400) * 1000000, .value = d.steps,
 	};
 	envelope(&env, id, (DAY0_UNIX + 86400) * 1000000);
-	must(rl_payload_build_fhir_observation(&obs, &env, &e), e, RL_TOPIC_FHIR_OBSERVATION);
+	must(rl_payload_build_fhir_observation(&obs, &env, &e), &e, RL_TOPIC_FHIR_OBSERVATION);
 
 	struct rl_wearable_status ws = {
 		.alias = WEARABLE, .link = RL_LINK_LIVE, .battery_pct = 71,
@@ -377,7 +412,7 @@ int main(int argc, char **argv)
 		.last_seq = recs[n_recs - 1].seq, .storage_pct = 3,
 	};
 	envelope(&env, id, (DAY0_UNIX + 86400) * 1000000);
-	must(rl_payload_build_wearable_status(&ws, &env, &e), e, RL_TOPIC_WEARABLE_STATUS);
+	must(rl_payload_build_wearable_status(&ws, &env, &e), &e, RL_TOPIC_WEARABLE_STATUS);
 
 	struct rl_gateway_status gs = {
 		.state = RL_GATEWAY_ONLINE, .version = "0.1.0", .uptime_s = 86400,
@@ -385,7 +420,7 @@ int main(int argc, char **argv)
 		.wearables = 1,
 	};
 	envelope(&env, id, (DAY0_UNIX + 86400) * 1000000);
-	must(rl_payload_build_gateway_status(&gs, &env, &e), e, RL_TOPIC_GATEWAY_STATUS);
+	must(rl_payload_build_gateway_status(&gs, &env, &e), &e, RL_TOPIC_GATEWAY_STATUS);
 
 	printf("gateway: day summary: %" G_GINT64_FORMAT " steps, %" G_GINT64_FORMAT
 	       " walking minutes, %" G_GINT64_FORMAT " min flexed > 30 deg, %" G_GINT64_FORMAT
