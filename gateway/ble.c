@@ -257,6 +257,12 @@ static void op_state_changed(const char *dev, enum gw_link_state old_state,
 
 	g_message("%s: %s -> %s", mask(b, dev, buf), gw_link_state_name(old_state),
 		  gw_link_state_name(new_state));
+	/* a verified report can move the durable seq without a new commit
+	 * (its response came after the last one); it ends the sync, so the
+	 * state changes: keep the cursor up to date then too */
+	struct wearable *w = wearable_get(b, dev);
+	if (w)
+		persist_cursor(b, w);
 }
 
 static void op_error(const char *dev, enum gw_ble_err err, enum gw_link_state in_state,
@@ -626,6 +632,8 @@ void gw_ble_free(GwBle *b)
 			if (!gw_journal_sync(w->journal, &error))
 				g_warning("journal: %s", error->message);
 		}
+		if (w->journal && b->central)
+			persist_cursor(b, w);
 		g_clear_pointer(&w->journal, gw_journal_free);
 	}
 	if (b->timer) {
