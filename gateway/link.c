@@ -1417,6 +1417,16 @@ static bool handle_features(GwLink *link, const uint8_t *val, size_t len, int64_
 	}
 	link->features = f;
 	link->have_features = true;
+	if (!link->have_durable && (f.flags & WB_FEATURE_HISTORY)) {
+		/* A wearable never synced: nothing before what it holds can
+		 * still be fetched, so S starts just below that. From there a
+		 * report that loses a notification still moves S contiguously
+		 * and the next REPORT AFTER S fetches the rest; REPORT ALL
+		 * would have to arrive whole to count. */
+		advance_durable(link, f.stored > 0 ? (uint32_t) (f.first_seq - 1) : f.last_seq);
+		link->have_deleted = true;
+		link->deleted = link->durable;
+	}
 	a = queue_action(link, A_FEATURES);
 	a->f = f;
 	return true;

@@ -793,7 +793,9 @@ static void hcp_report(struct fake_wearable *w, const struct wb_hcp_request *req
 			w->corrupt_next_history = false;
 			buf[2] = 0x7f;	/* the first record's type: unknown */
 		}
-		if (w->drop_report_record) {
+		if (w->drop_report_record && w->drop_report_skip > 0) {
+			w->drop_report_skip--;
+		} else if (w->drop_report_record) {
 			w->drop_report_record = false;
 			continue;	/* lost between bluetoothd and us */
 		}

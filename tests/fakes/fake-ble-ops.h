@@ -105,6 +105,7 @@ struct fake_wearable {
 	bool busy_next_report;
 	bool corrupt_next_history;	/* the next history batch is malformed */
 	bool drop_report_record;	/* a history notification gets lost */
+	unsigned int drop_report_skip;	/* ... after this many batches got through */
 	int lose_link_after;		/* values to deliver, then the link drops; -1: never */
 	int stall_after;		/* values to deliver, then silence; -1: never */
 	bool hold_values;		/* do not deliver values (the test does) */
