@@ -37,6 +37,7 @@ enum link_timer {
 enum hcp_op {
 	HCP_NONE = 0,
 	HCP_REPORT,
+	HCP_REPORT_TAIL,	/* answered "success", records still on their way */
 	HCP_DELETE,
 	HCP_ABORT,
 };
@@ -270,6 +271,8 @@ struct gw_link {
 	uint32_t report_count;
 	bool report_have_last;
 	uint32_t report_last;
+	uint32_t tail_count;		/* HCP_REPORT_TAIL: what the answer announced */
+	uint32_t tail_last;
 	bool history_synced;
 	unsigned int sync_run;
 	bool sync_due;
@@ -1153,6 +1156,24 @@ static void check_target(GwLink *link, int64_t now)
 		sync_finish_or_delete(link, now);
 }
 
+/* Trust "sent up to L" only if exactly what was announced arrived: a
+ * notification lost between bluetoothd and us would otherwise become a
+ * silent gap below S. */
+static void report_verify(GwLink *link, uint32_t count, uint32_t last, int64_t now)
+{
+	link->hcp = HCP_NONE;
+	timer_off(link, T_HCP);
+	if (!link->report_have_last || link->report_count != count ||
+	    link->report_last != last) {
+		sync_failed(link, now);
+		return;
+	}
+	link->have_target = true;
+	link->target = last;
+	timer_set(link, T_STATE, now + link->cfg.commit_timeout_us);
+	check_target(link, now);
+}
+
 static void report_done(GwLink *link, const struct wb_hcp_response *rsp, int64_t now)
 {
 	link->hcp = HCP_NONE;
@@ -1160,18 +1181,17 @@ static void report_done(GwLink *link, const struct wb_hcp_response *rsp, int64_t
 
 	switch (rsp->code) {
 	case WB_HCP_SUCCESS:
-		/* Trust "sent up to L" only if exactly what was announced
-		 * arrived: a notification lost between bluetoothd and us
-		 * would otherwise become a silent gap below S. */
-		if (!link->report_have_last || link->report_count != rsp->count ||
-		    link->report_last != rsp->last_seq) {
-			sync_failed(link, now);
+		/* bluetoothd sends queued indications before queued
+		 * notifications (src/shared/att.c), so the answer can
+		 * overtake the last history batches: wait for them */
+		if (link->report_count < rsp->count) {
+			link->hcp = HCP_REPORT_TAIL;
+			link->tail_count = rsp->count;
+			link->tail_last = rsp->last_seq;
+			timer_set(link, T_HCP, now + link->cfg.gatt_timeout_us);
 			return;
 		}
-		link->have_target = true;
-		link->target = rsp->last_seq;
-		timer_set(link, T_STATE, now + link->cfg.commit_timeout_us);
-		check_target(link, now);
+		report_verify(link, rsp->count, rsp->last_seq, now);
 		return;
 	case WB_HCP_NO_RECORDS:
 		sync_finish_or_delete(link, now);
@@ -1220,6 +1240,7 @@ static void hcp_procedure_failed(GwLink *link, int64_t now)
 	timer_off(link, T_HCP);
 	switch (op) {
 	case HCP_REPORT:
+	case HCP_REPORT_TAIL:
 	case HCP_ABORT:
 		sync_failed(link, now);
 		break;
@@ -1241,6 +1262,8 @@ static void hcp_response(GwLink *link, const uint8_t *val, size_t len, int64_t n
 		report_malformed(link, GW_CHAR_HISTORY_CP, r, &werr);
 		if (link->hcp == HCP_REPORT)
 			start_abort(link, now);	/* we cannot tell whether it ended */
+		else if (link->hcp == HCP_REPORT_TAIL)
+			return;		/* it ended; the tail timer decides */
 		else
 			hcp_procedure_failed(link, now);
 		return;
@@ -1257,6 +1280,8 @@ static void hcp_response(GwLink *link, const uint8_t *val, size_t len, int64_t n
 		if (rsp.request == WB_HCP_DELETE_RECORDS)
 			delete_done(link, &rsp, now);
 		break;
+	case HCP_REPORT_TAIL:
+		break;		/* answered already */
 	case HCP_ABORT:
 		/* the report ends "aborted" (or "success" if it won the race),
 		 * then the abort itself is answered */
@@ -1382,15 +1407,20 @@ static void history_batch(GwLink *link, const uint8_t *val, size_t len, int64_t 
 		report_malformed(link, GW_CHAR_HISTORY_DATA, n, &werr);
 		if (link->hcp == HCP_REPORT)
 			start_abort(link, now);
+		else if (link->hcp == HCP_REPORT_TAIL)
+			sync_failed(link, now);	/* a hole: the count cannot match */
 		return;
 	}
-	if (link->hcp == HCP_REPORT) {
+	if (link->hcp == HCP_REPORT || link->hcp == HCP_REPORT_TAIL) {
 		link->report_count += (uint32_t) n;
 		link->report_have_last = true;
 		link->report_last = recs[n - 1].seq;
-		timer_set(link, T_HCP, now + link->cfg.hcp_timeout_us);
+		if (link->hcp == HCP_REPORT)
+			timer_set(link, T_HCP, now + link->cfg.hcp_timeout_us);
 	}
 	ingest(link, recs, (size_t) n);
+	if (link->hcp == HCP_REPORT_TAIL && link->report_count >= link->tail_count)
+		report_verify(link, link->tail_count, link->tail_last, now);
 	update_gap(link, now);
 }
 
@@ -2057,6 +2087,12 @@ static void timer_fired(GwLink *link, enum link_timer t, int64_t now)
 		state_timeout(link, now);
 		break;
 	case T_HCP:
+		if (link->hcp == HCP_REPORT_TAIL) {
+			sync_failed(link, now);	/* the rest was lost: retry after S */
+			break;
+		}
+		link_fail(link, GW_BLE_ERR_TIMEOUT, now);
+		break;
 	case T_GATT:
 		link_fail(link, GW_BLE_ERR_TIMEOUT, now);
 		break;

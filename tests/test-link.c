@@ -1709,6 +1709,10 @@ static void test_report_count_mismatch(void **state)
 	h->w.batch_records = 3;
 	h->w.drop_report_record = true;	/* 1..3 never arrive */
 	start(h);
+	/* answered: the missing batches get the GATT timeout to come */
+	assert_state(h, GW_LINK_STATE_SYNCING);
+	assert_int_equal(deadline(h), h->f.now + h->cfg.gatt_timeout_us);
+	next(h);
 	assert_state(h, GW_LINK_STATE_LIVE);
 	assert_int_equal(stats(h).syncs_failed, 1);
 	assert_int_equal(stats(h).durable_seq, 0);	/* 1 is missing: S stays */
@@ -1716,6 +1720,28 @@ static void test_report_count_mismatch(void **state)
 	settle(h, SEC(60));
 	assert_stored_range(h, 1, 9);
 	assert_int_equal(stats(h).duplicates_dropped, 6);
+}
+
+/* Real bluetoothd sends queued indications before queued notifications,
+ * so the report's answer can overtake its last batch: the link waits for
+ * the batch, and the sync succeeds without a retry. */
+static void test_report_answer_overtakes_batch(void **state)
+{
+	struct h *h = *state;
+
+	h_link(h);
+	h->f.auto_commit = true;
+	fake_wearable_make(&h->w, 9);
+	h->w.batch_records = 3;
+	h->w.answer_before_last = true;
+	start(h);
+	assert_state(h, GW_LINK_STATE_LIVE);
+	assert_int_equal(stats(h).syncs_failed, 0);
+	assert_int_equal(stats(h).syncs_completed, 1);
+	assert_int_equal(stats(h).durable_seq, 9);
+	assert_stored_range(h, 1, 9);
+	assert_int_equal(h->w.flash->len, 0);
+	assert_int_equal(h->w.reports, 1);
 }
 
 /* A wearable never synced loses a notification in the middle of its first
@@ -1733,6 +1759,7 @@ static void test_report_loss_new_wearable_progresses(void **state)
 	h->w.drop_report_record = true;
 	h->w.drop_report_skip = 1;	/* 4..6 never arrive */
 	start(h);
+	next(h);		/* the wait for the missing batch */
 	assert_state(h, GW_LINK_STATE_LIVE);
 	assert_int_equal(stats(h).syncs_failed, 1);
 	assert_int_equal(stats(h).durable_seq, 3);
@@ -1956,6 +1983,7 @@ int main(void)
 		T(test_busy_report_aborts_then_retries),
 		T(test_report_count_mismatch),
 		T(test_report_loss_new_wearable_progresses),
+		T(test_report_answer_overtakes_batch),
 		T(test_live_gap_catch_up),
 		T(test_live_periodic_delete),
 		T(test_store_failed_resyncs),

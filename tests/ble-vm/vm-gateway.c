@@ -76,6 +76,24 @@ static bool journal_contiguous(GwJournal *j, char **detail)
 	return seqs->len > 0;
 }
 
+static void max_cb(const struct wb_record *r, void *user_data)
+{
+	uint32_t *max = user_data;
+
+	if (wb_seq_after(r->seq, *max))
+		*max = r->seq;
+}
+
+/* the journal holds a record after seq */
+static bool held_after(GwJournal *j, uint32_t seq)
+{
+	uint32_t max = seq;
+
+	if (!gw_journal_foreach(j, max_cb, &max, NULL))
+		return true;
+	return max != seq;
+}
+
 static void stored_cb(const char *address, size_t n, uint32_t committed, void *user_data)
 {
 	(void) address; (void) user_data;
@@ -122,7 +140,11 @@ static gboolean poll_cb(gpointer user_data)
 		}
 		break;
 	case 2:
-		if (st == GW_LINK_STATE_LIVE && has_durable && wb_seq_after(durable, live_seq)) {
+		/* live again, S moved past where it was, and nothing held
+		 * above S: a sync that lost a notification under TCG leaves
+		 * a hole above S until its retry fills it */
+		if (st == GW_LINK_STATE_LIVE && has_durable && wb_seq_after(durable, live_seq) &&
+		    !held_after(j, durable)) {
 			g_autofree char *d = NULL;
 			bool ok = journal_contiguous(j, &d);
 			printf("stats: stored %" G_GUINT64_FORMAT " committed %" G_GUINT64_FORMAT

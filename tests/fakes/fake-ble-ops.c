@@ -799,6 +799,13 @@ static void hcp_report(struct fake_wearable *w, const struct wb_hcp_request *req
 			w->drop_report_record = false;
 			continue;	/* lost between bluetoothd and us */
 		}
+		if (w->answer_before_last && i + n >= sel->len) {
+			respond(w, WB_HCP_REPORT_RECORDS, WB_HCP_SUCCESS, count,
+				g_array_index(sel, struct wb_record, sel->len - 1).seq);
+			push(w, GW_CHAR_HISTORY_DATA, buf, (size_t) len, false);
+			g_array_unref(sel);
+			return;
+		}
 		push(w, GW_CHAR_HISTORY_DATA, buf, (size_t) len, false);
 	}
 	respond(w, WB_HCP_REPORT_RECORDS, WB_HCP_SUCCESS, count,

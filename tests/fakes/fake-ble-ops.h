@@ -106,6 +106,9 @@ struct fake_wearable {
 	bool corrupt_next_history;	/* the next history batch is malformed */
 	bool drop_report_record;	/* a history notification gets lost */
 	unsigned int drop_report_skip;	/* ... after this many batches got through */
+	bool answer_before_last;	/* the report's answer overtakes its last
+					 * batch (bluetoothd sends indications
+					 * before notifications) */
 	int lose_link_after;		/* values to deliver, then the link drops; -1: never */
 	int stall_after;		/* values to deliver, then silence; -1: never */
 	bool hold_values;		/* do not deliver values (the test does) */
