@@ -43,6 +43,8 @@ struct gw_ble {
 	GSource *timer;			/* ready time = next deadline */
 	GSource *sync;			/* batched journal sync */
 	bool in_tick;
+	bool have_sink;
+	struct gw_ble_sink sink;
 };
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -117,16 +119,25 @@ static void persist_cursor(GwBle *b, struct wearable *w)
 	if (!link)
 		return;
 	gw_link_get_stats(link, now_us(), &st);
-	if (st.have_durable_seq &&
-	    !gw_journal_set_cursor(w->journal, st.durable_seq, &error))
+	if (!st.have_durable_seq)
+		return;
+	if (b->have_sink)
+		b->sink.set_cursor(w->address, st.durable_seq, b->sink.user_data);
+	else if (!gw_journal_set_cursor(w->journal, st.durable_seq, &error))
 		g_warning("%s: %s", mask(b, w->address, buf), error->message);
 }
 
-static gboolean sync_cb(gpointer user_data)
+static gboolean wearable_sync(GwBle *b, struct wearable *w, GError **error)
 {
-	GwBle *b = user_data;
+	if (b->have_sink)
+		return TRUE;	/* the one commit is made before */
+	return gw_journal_sync(w->journal, error);
+}
 
-	g_clear_pointer(&b->sync, g_source_unref);
+/* Tells the links what the last commit (ok or not) did to what they
+ * handed over. */
+static void flush(GwBle *b, bool commit_ok)
+{
 	for (size_t i = 0; i < b->n_w; i++) {
 		struct wearable *w = &b->w[i];
 		g_autoptr(GError) error = NULL;
@@ -139,7 +150,7 @@ static gboolean sync_cb(gpointer user_data)
 		w->dirty = false;
 		n = w->pending_records;
 		w->pending_records = 0;
-		if (!gw_journal_sync(w->journal, &error) || w->failed) {
+		if (!commit_ok || !wearable_sync(b, w, &error) || w->failed) {
 			if (error)
 				g_warning("%s: journal: %s", mask(b, w->address, buf),
 					  error->message);
@@ -157,16 +168,53 @@ static gboolean sync_cb(gpointer user_data)
 			b->cfg.records_stored(w->address, n, seq, b->cfg.user_data);
 	}
 	rearm(b);
+}
+
+static void sync_cancel(GwBle *b)
+{
+	if (b->sync) {
+		g_source_destroy(b->sync);
+		g_clear_pointer(&b->sync, g_source_unref);
+	}
+}
+
+static gboolean sync_cb(gpointer user_data)
+{
+	GwBle *b = user_data;
+	g_autoptr(GError) error = NULL;
+	bool ok = true;
+
+	g_clear_pointer(&b->sync, g_source_unref);
+	if (b->have_sink && !b->sink.commit(b->sink.user_data, &error)) {
+		g_warning("store: %s", error->message);
+		ok = false;
+	}
+	flush(b, ok);
 	return G_SOURCE_REMOVE;
 }
 
-static void sync_schedule(GwBle *b)
+static void sync_schedule(GwBle *b, bool now)
 {
-	if (b->sync)
+	if (b->sync && !now)
 		return;
-	b->sync = g_timeout_source_new(b->cfg.sync_delay_ms);
+	sync_cancel(b);
+	b->sync = g_timeout_source_new(now ? 0 : b->cfg.sync_delay_ms);
 	g_source_set_callback(b->sync, sync_cb, b, NULL);
 	g_source_attach(b->sync, NULL);
+}
+
+void gw_ble_sink_committed(GwBle *b)
+{
+	g_return_if_fail(b != NULL && b->have_sink);
+	sync_cancel(b);
+	flush(b, true);
+}
+
+void gw_ble_sink_lost(GwBle *b)
+{
+	g_return_if_fail(b != NULL && b->have_sink);
+	sync_cancel(b);
+	flush(b, false);
 }
 
 /* ---- GwCentral ops -> GwBluez commands ---------------------------------------- */
@@ -236,17 +284,24 @@ static void op_store_records(const char *dev, const struct wb_record *recs, size
 	g_autoptr(GError) error = NULL;
 	char buf[GW_BLUEZ_ADDR_SIZE];
 
+	bool pain = false;
+
 	if (!w || n == 0)
 		return;
-	if (gw_journal_append(w->journal, recs, n, &error) < 0) {
+	if (b->have_sink ? !b->sink.append(w->address, recs, n, b->sink.user_data, &error)
+			 : gw_journal_append(w->journal, recs, n, &error) < 0) {
 		/* the core is told from the sync source, never from inside its op */
-		g_warning("%s: journal: %s", mask(b, dev, buf), error->message);
+		g_warning("%s: store: %s", mask(b, dev, buf), error->message);
 		w->failed = true;
 	}
+	for (size_t i = 0; i < n; i++)
+		pain |= recs[i].type == WB_RECORD_PAIN;
 	w->dirty = true;
 	w->last_seq = recs[n - 1].seq;
 	w->pending_records += n;
-	sync_schedule(b);
+	/* a pain report is durable before the wearable hears of it, and
+	 * before anything else waits on it: no batching */
+	sync_schedule(b, pain);
 }
 
 static void op_state_changed(const char *dev, enum gw_link_state old_state,
@@ -524,7 +579,7 @@ GwBle *gw_ble_new(const struct gw_ble_config *cfg, GError **error)
 	int64_t now = now_us();
 
 	g_return_val_if_fail(cfg != NULL, NULL);
-	if (cfg->n_allowlist == 0 || !cfg->allowlist || !cfg->state_dir) {
+	if (cfg->n_allowlist == 0 || !cfg->allowlist || (!cfg->state_dir && !cfg->sink)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 			    "ble: %s", !cfg->state_dir ? "no state directory" : "empty allowlist");
 		return NULL;
@@ -540,6 +595,10 @@ GwBle *gw_ble_new(const struct gw_ble_config *cfg, GError **error)
 		b->cfg.sync_delay_ms = DEFAULT_SYNC_DELAY_MS;
 	b->log_personal = cfg->log_personal;
 	b->clock_synced = cfg->clock_synced;
+	if (cfg->sink) {
+		b->have_sink = true;
+		b->sink = *cfg->sink;
+	}
 	b->devs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	b->w = g_new0(struct wearable, cfg->n_allowlist);
 	addrs = g_new0(const char *, cfg->n_allowlist + 1);
@@ -566,8 +625,9 @@ GwBle *gw_ble_new(const struct gw_ble_config *cfg, GError **error)
 					*d++ = *s;
 			*d = '\0';
 		}
-		w->journal = gw_journal_open(cfg->state_dir, name, error);
-		if (!w->journal) {
+		if (!b->have_sink)
+			w->journal = gw_journal_open(cfg->state_dir, name, error);
+		if (!b->have_sink && !w->journal) {
 			g_prefix_error(error, "ble: ");
 			return NULL;
 		}
@@ -589,7 +649,8 @@ GwBle *gw_ble_new(const struct gw_ble_config *cfg, GError **error)
 	for (size_t i = 0; i < b->n_w; i++) {
 		uint32_t seq;
 
-		if (gw_journal_get_cursor(b->w[i].journal, &seq))
+		if (b->have_sink ? b->sink.get_cursor(b->w[i].address, &seq, b->sink.user_data)
+				 : gw_journal_get_cursor(b->w[i].journal, &seq))
 			gw_central_set_durable_seq(b->central, b->w[i].address, seq);
 	}
 	gw_central_clock(b->central, b->clock_synced, g_get_real_time(), now);
@@ -619,9 +680,15 @@ void gw_ble_free(GwBle *b)
 		return;
 	/* first: no more events (and no call_done) after this */
 	g_clear_pointer(&b->bz, gw_bluez_free);
-	if (b->sync) {
-		g_source_destroy(b->sync);
-		g_clear_pointer(&b->sync, g_source_unref);
+	sync_cancel(b);
+	if (b->have_sink && b->central) {
+		g_autoptr(GError) error = NULL;
+
+		flush(b, b->sink.commit(b->sink.user_data, &error));
+		if (error)
+			g_warning("store: %s", error->message);
+		for (size_t i = 0; i < b->n_w; i++)
+			persist_cursor(b, &b->w[i]);
 	}
 	for (size_t i = 0; i < b->n_w; i++) {
 		struct wearable *w = &b->w[i];

@@ -38,11 +38,31 @@
 #include "central.h"
 #include "journal.h"
 
+/* Where records go instead of the journals (the SQLite store, wired by
+ * the daemon). Every call is on the main loop's thread. */
+struct gw_ble_sink {
+	/* Queues records of one wearable (already deduplicated by the link)
+	 * in the owner's open transaction. FALSE: not stored (the link is
+	 * told at the next commit, and the wearable keeps them). */
+	gboolean (*append)(const char *address, const struct wb_record *recs, size_t n,
+			   void *user_data, GError **error);
+	/* Ends the owner's transaction durably. FALSE: everything appended
+	 * since the last commit is gone. */
+	gboolean (*commit)(void *user_data, GError **error);
+	/* The link's no-gap durable seq moved: keep it (with the next
+	 * commit); and read it back when GwBle starts. */
+	void (*set_cursor)(const char *address, uint32_t seq, void *user_data);
+	bool (*get_cursor)(const char *address, uint32_t *ret_seq, void *user_data);
+	void *user_data;
+};
+
 struct gw_ble_config {
 	const char *adapter;		/* "hci0"; NULL or "": the first one */
 	const char *const *allowlist;	/* wearable addresses (any case), copied */
 	size_t n_allowlist;
-	const char *state_dir;		/* journals: <state_dir>/<AABBCCDDEEFF>.journal */
+	const char *state_dir;		/* journals: <state_dir>/<AABBCCDDEEFF>.journal;
+					 * unused with a sink */
+	const struct gw_ble_sink *sink;	/* NULL: the journals; copied */
 	bool log_personal;		/* full addresses in the log */
 	bool clock_synced;		/* the system clock is NTP-synchronised
 					 * (default true) */
@@ -51,7 +71,9 @@ struct gw_ble_config {
 	/* the core's tuning; NULL: gw_central_config_init() defaults. The
 	 * allowlist fields in it are ignored (the one above wins). */
 	const struct gw_central_config *central;
-	unsigned int sync_delay_ms;	/* journal sync batching; default 20 */
+	unsigned int sync_delay_ms;	/* journal sync / sink commit batching;
+					 * default 20; a pain record commits
+					 * at once */
 	unsigned int connect_timeout_ms; /* GwBluez; 0: its default */
 	unsigned int call_timeout_ms;	/* GwBluez; 0: its default */
 	/* called after records were made durable and the core told, with
@@ -81,6 +103,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwBle, gw_ble_free)
 GwCentral *gw_ble_get_central(const GwBle *ble);
 /* Borrowed; NULL if the address is not allowlisted. */
 GwJournal *gw_ble_get_journal(const GwBle *ble, const char *address);
+/* With a sink: the owner committed its transaction itself (which holds
+ * what was appended): the links learn it now. */
+void gw_ble_sink_committed(GwBle *ble);
+/* With a sink: the owner's commit failed: everything appended since the
+ * last commit is gone, the links are told so (the wearables keep it). */
+void gw_ble_sink_lost(GwBle *ble);
 /* Tell the core the clock changed synchronisation. */
 void gw_ble_set_clock_synced(GwBle *ble, bool synced);
 

@@ -22,6 +22,8 @@ python3
 python3-jsonschema
 mosquitto
 mosquitto-clients
+openssl
+sqlite3
 dbus
 qemu-system-x86
 linux-image-amd64
