@@ -121,25 +121,8 @@ static gboolean wakeup_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
-#define WAIT_FOR_MS(cond, ms)							\
-	do {									\
-		gint64 deadline_ = g_get_monotonic_time() + (gint64)(ms) * 1000; \
-		while (!(cond)) {						\
-			if (g_get_monotonic_time() > deadline_)			\
-				die("line %d: timed out waiting for %s",	\
-				    __LINE__, #cond);				\
-			g_main_context_iteration(NULL, TRUE);			\
-		}								\
-	} while (0)
-#define WAIT_FOR(cond) WAIT_FOR_MS(cond, WAIT_MS)
-
-static void pump_ms(unsigned int ms)
-{
-	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
-
-	while (g_get_monotonic_time() < end)
-		g_main_context_iteration(NULL, TRUE);
-}
+#define LOOP_WAIT_FAIL die
+#include "loop-wait.h"
 
 /* ---- processes (as tests/test-ble.c) ------------------------------------------ */
 
