@@ -7,7 +7,7 @@
 #   make demo       the protocol end to end through a real mosquitto
 #   make bench      benchmarks; writes docs/performance.md
 #   make fuzz       every fuzzer for FUZZ_SECONDS (default 60) each
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (config: SYSCONFDIR=/etc)
 #   make clean
 #
 # Each test binary names its own sources and pkg-config modules, and links
@@ -48,7 +48,7 @@ PROTO_CLINIC := proto/payload.c proto/topic.c
 
 # unit tests: name, sources, pkg-config modules
 TESTS := test-wearable test-payload test-journal test-link test-central \
-	test-bluez-parse test-sim test-bluez test-ble
+	test-bluez-parse test-sim test-bluez test-ble test-store test-aggregate test-uplink test-clock
 test-wearable_SRCS := tests/test-wearable.c tests/helpers.c $(PROTO_WEARABLE)
 test-wearable_PKGS := cmocka
 test-payload_SRCS := tests/test-payload.c $(PROTO_CLINIC)
@@ -69,12 +69,27 @@ test-sim_PKGS := cmocka glib-2.0
 test-ble_SRCS := tests/test-ble.c tests/fakes/private-bus.c gateway/ble.c gateway/central.c gateway/journal.c \
 	gateway/bluez.c gateway/bluez-parse.c $(BLE_CORE)
 test-ble_PKGS := cmocka gio-2.0 glib-2.0
+test-store_SRCS := tests/test-store.c gateway/store.c $(PROTO_WEARABLE)
+test-store_PKGS := cmocka glib-2.0 sqlite3
+test-aggregate_SRCS := tests/test-aggregate.c gateway/aggregate.c $(PROTO_WEARABLE)
+test-aggregate_PKGS := cmocka glib-2.0
+test-uplink_SRCS := tests/test-uplink.c tests/fakes/broker.c gateway/uplink.c
+test-uplink_PKGS := cmocka gio-2.0 glib-2.0
+test-uplink_LIBS := -lpaho-mqtt3as
+test-clock_SRCS := tests/test-clock.c gateway/clock.c
+test-clock_PKGS := cmocka glib-2.0
 # these start the fake bluetoothd of their own variant (../bin/)
 TEST_DEPS_test-bluez := fake-bluetoothd
 TEST_DEPS_test-ble := fake-bluetoothd
 
 # programs
-PROGRAMS := rehablink-protodemo rehablink-sim fake-bluetoothd vm-central vm-gateway
+PROGRAMS := rehablinkd rehablink-protodemo rehablink-sim fake-bluetoothd vm-central vm-gateway
+GATEWAY := gateway/gateway.c gateway/store.c gateway/aggregate.c gateway/uplink.c \
+	gateway/clock.c gateway/ble.c gateway/central.c gateway/journal.c gateway/bluez.c \
+	gateway/bluez-parse.c $(BLE_CORE) $(PROTO_CLINIC)
+rehablinkd_SRCS := gateway/main.c $(GATEWAY)
+rehablinkd_PKGS := gio-2.0 gio-unix-2.0 glib-2.0 json-glib-1.0 sqlite3 libsystemd
+rehablinkd_LIBS := -lpaho-mqtt3as
 SIM := gateway/sim-fakebus.c gateway/sim.c $(PROTO_WEARABLE)
 rehablink-sim_SRCS := gateway/sim-main.c gateway/sim-gatt.c $(SIM)
 rehablink-sim_PKGS := gio-2.0 gio-unix-2.0 glib-2.0
@@ -151,7 +166,7 @@ endef
 
 # every object compiles against the union of the modules the project uses;
 # linking is where each binary is held to its own list
-OBJ_PKGS := gio-2.0 gio-unix-2.0 json-glib-1.0 cmocka
+OBJ_PKGS := gio-2.0 gio-unix-2.0 json-glib-1.0 cmocka sqlite3 libsystemd
 
 $(foreach v,$(VARIANTS),$(eval $(call variant_rules,$(v))))
 
@@ -187,7 +202,7 @@ endef
 
 # ---- top-level targets ------------------------------------------------------
 
-.PHONY: check-demo check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
+.PHONY: check-demo check-it check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
 	check-fuzz demo bench fuzz install clean
 
 all: $(foreach t,$(TESTS),build/native/tests/$(t)) \
@@ -200,7 +215,7 @@ deps:
 # answers for real when the build rules expand.
 check: deps
 	@$(MAKE) --no-print-directory check-unit check-asan check-valgrind \
-		check-schemas check-demo check-fuzz check-ble-vm
+		check-schemas check-demo check-it check-fuzz check-ble-vm
 	@echo "check: all passed"
 
 run_tests = set -e; for t in $(TESTS); do echo "== $(1) $$t"; \
@@ -229,6 +244,11 @@ check-schemas: build/native/tests/test-payload
 check-fuzz: $(foreach f,$(FUZZERS),build/fuzz/fuzz-$(f))
 	$(call run_fuzzers,$(CHECK_FUZZ_SECONDS))
 
+# the durable path end to end: fake bluetoothd, rehablinkd, SQLite, a real
+# mosquitto, a consumer that checks every message (tests/it/uplink-it.py)
+check-it: build/native/bin/rehablinkd build/native/bin/fake-bluetoothd
+	$(PYTHON) tests/it/uplink-it.py build/native/bin
+
 # the real BlueZ stack (kernel Bluetooth, btvirt, bluetoothd 5.66) in a qemu
 # VM: rehablink-sim as the peripheral, a GDBus central on hci0
 check-ble-vm: build/native/bin/rehablink-sim build/native/bin/vm-central \
@@ -255,13 +275,19 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory $(foreach b,$(BENCHES),build/native/bin/$(b)) \
-		build/native/bin/fake-bluetoothd
+		build/native/bin/fake-bluetoothd build/native/bin/rehablinkd
 	@sh tests/bench/run.sh build/native/bin
 
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rehablink/schema \
-		$(DESTDIR)$(DATADIR)/doc/rehablink
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/rehablink/schema \
+		$(DESTDIR)$(DATADIR)/doc/rehablink $(DESTDIR)$(SYSCONFDIR)/rehablink
+	install -m 0755 build/native/bin/rehablinkd $(DESTDIR)$(SBINDIR)/
 	install -m 0755 build/native/bin/rehablink-sim $(DESTDIR)$(BINDIR)/
+	test -e $(DESTDIR)$(SYSCONFDIR)/rehablink/rehablink.conf || \
+		install -m 0640 config/rehablink.conf $(DESTDIR)$(SYSCONFDIR)/rehablink/
 	install -m 0644 proto/schema/*.schema.json $(DESTDIR)$(DATADIR)/rehablink/schema/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DATADIR)/doc/rehablink/
 

@@ -25,6 +25,7 @@ mosquitto-clients
 openssl
 sqlite3
 dbus
+libglib2.0-bin
 qemu-system-x86
 linux-image-amd64
 busybox-static

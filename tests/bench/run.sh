@@ -49,6 +49,8 @@ echo "bench: paho QoS 1 ceiling..."
 "$bin/bench-paho-ceiling" "tcp://127.0.0.1:$port" 20000 >> "$out"
 echo "bench: proto codecs and payloads..."
 "$bin/bench-proto" >> "$out"
+echo "bench: rehablinkd end to end (a synced day, flash writes, outbox drains; ~3 min)..."
+/usr/bin/python3 tests/bench/bench-gateway.py "$bin" "$port" >> "$out"
 cat "$out"
 
 /usr/bin/python3 tests/bench/report.py "$out" docs/performance.md

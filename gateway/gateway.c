@@ -1,0 +1,1194 @@
+// SPDX-License-Identifier: MIT
+/*
+ * GwGateway: GwBle -> GwStore -> aggregators -> outbox -> GwUplink (see
+ * gateway.h). Translates and carries out; the decisions that are policy
+ * (what drains next) are small and stated where they are made.
+ */
+#define G_LOG_DOMAIN "gw"
+
+#include <errno.h>
+#include <string.h>
+
+#include "gateway.h"
+
+#include "ble.h"
+#include "bluez.h"
+#include "bluez-parse.h"
+#include "payload.h"
+#include "store.h"
+#include "topic.h"
+
+#define DEFAULT_COMMIT_MS 60000
+#define DEFAULT_BACKLOG_RATE 1000
+#define DEFAULT_ALERT_SLOTS 4
+#define DEFAULT_STATUS_S 300
+#define BUDGET_CHECK_S 60
+#define BIRTH_TAG 0		/* outbox ids start at 1 */
+
+struct wearable {
+	GwGateway *gw;
+	char address[GW_BLUEZ_ADDR_SIZE];
+	char id[16];		/* AABBCCDDEEFF: the store's key */
+	char *alias;		/* topic id */
+	GwAgg *agg;
+	struct gw_clock_ref ref;
+	enum gw_link_state last_state;
+	int battery;		/* RL_NONE until read */
+	int64_t last_seen_us;	/* wall, RL_TIME_NONE */
+	int64_t newest_event_us;
+	int64_t last_seq;	/* RL_NONE */
+};
+
+struct gw_gateway {
+	struct gw_gateway_config cfg;	/* strings copied below */
+	char *gateway_id, *patient_id, *version;
+	GwStore *store;
+	GwBle *ble;
+	GwUplink *up;
+	struct wearable *w;
+	size_t n_w;
+	char boot_id[GW_BOOT_ID_SIZE];
+	bool clock_synced;
+	int64_t started_mono_us;
+
+	/* forwarding */
+	GHashTable *in_flight;		/* outbox id (int64) -> 1 */
+	unsigned int in_flight_telemetry;
+	GHashTable *in_flight_prio;	/* id -> priority */
+	double tokens;
+	int64_t tokens_at_us;
+	GSource *drain_later;
+	bool draining;
+	bool birth_sent;
+	int64_t committed_id;		/* rows up to this id are committed (ids
+					 * only grow); INT64_MAX: all of them. Only
+					 * committed rows are published, so a crash
+					 * cannot publish a row under an id it then
+					 * forgets (an aggregate re-emitted after a
+					 * restart would get a new id) */
+
+	/* periodic */
+	guint commit_timer;
+	guint tick_timer;
+	guint status_timer;
+	guint budget_timer;
+	bool dirty;			/* own writes since the last commit */
+
+	/* the last will, built once */
+	char *will_topic;
+	char *will_payload;
+	char *cmd_filter;
+	const char *subs[2];
+
+	struct gw_gateway_stats st;
+	bool stopped;
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static int64_t wall_us(void)
+{
+	return g_get_real_time();
+}
+
+static struct wearable *wearable_by_address(GwGateway *gw, const char *address)
+{
+	for (size_t i = 0; i < gw->n_w; i++)
+		if (g_ascii_strcasecmp(gw->w[i].address, address) == 0)
+			return &gw->w[i];
+	return NULL;
+}
+
+static void env_init(GwGateway *gw, struct rl_envelope *env, const char *msg_id,
+		     int64_t event_us, enum rl_time_quality q)
+{
+	int64_t now = wall_us();
+
+	memset(env, 0, sizeof(*env));
+	env->msg_id = msg_id;
+	env->event_time_us = event_us == RL_TIME_NONE ? now : event_us;
+	env->time_quality = q;
+	env->received_at_us = now;
+	env->gateway_id = gw->gateway_id;
+	env->patient_id = gw->patient_id;
+}
+
+static enum rl_time_quality own_quality(GwGateway *gw)
+{
+	return gw->clock_synced ? RL_TIME_SYNCED : RL_TIME_UNSYNCED;
+}
+
+static void commit_now(GwGateway *gw);
+static void drain(GwGateway *gw);
+
+/* ---- the outbox ------------------------------------------------------------- */
+
+static int kind_prio(enum rl_topic_kind kind)
+{
+	switch (kind) {
+	case RL_TOPIC_ALERT:
+		return GW_PRIO_ALERT;
+	case RL_TOPIC_PAIN:
+		return GW_PRIO_PAIN;
+	case RL_TOPIC_GATEWAY_STATUS:
+	case RL_TOPIC_CONFIG_STATE:
+	case RL_TOPIC_ERROR:
+		return GW_PRIO_STATUS;
+	case RL_TOPIC_WEARABLE_STATUS:
+	case RL_TOPIC_AGGREGATE_MINUTE:
+	case RL_TOPIC_AGGREGATE_DAY:
+	case RL_TOPIC_FHIR_OBSERVATION:
+	case RL_TOPIC_ALERT_ACK:
+	case RL_TOPIC_CONFIG:
+		break;
+	}
+	return GW_PRIO_TELEMETRY;
+}
+
+/* Queues a built payload (taking it). FALSE if the store refused it. */
+static gboolean enqueue(GwGateway *gw, enum rl_topic_kind kind, const char *wearable_alias,
+			const char *msg_id, char *payload, GError **error)
+{
+	struct rl_topic_ids ids = { gw->gateway_id, gw->patient_id, wearable_alias };
+	char topic[RL_TOPIC_BUF_SIZE];
+	struct gw_outbox_msg m = { 0 };
+	gboolean ok;
+
+	if (rl_topic_build(kind, &ids, topic, sizeof(topic)) < 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "outbox: no topic for %s", rl_topic_kind_name(kind));
+		g_free(payload);
+		return FALSE;
+	}
+	m.msg_id = (char *)msg_id;
+	m.kind = (char *)rl_topic_kind_name(kind);
+	m.priority = kind_prio(kind);
+	m.topic = topic;
+	m.payload = payload;
+	m.payload_len = strlen(payload);
+	m.qos = rl_topic_kind_qos(kind);
+	m.retain = rl_topic_kind_is_retained(kind);
+	m.expiry_s = rl_topic_kind_expiry_s(kind);
+	m.created_us = wall_us();
+	ok = gw_store_outbox_put(gw->store, &m, error);
+	g_free(payload);
+	if (!ok)
+		return FALSE;
+	if (m.id <= gw->committed_id)
+		gw->committed_id = m.id - 1;	/* the first of this transaction */
+	gw->st.messages_queued++;
+	gw->dirty = true;
+	return TRUE;
+}
+
+static void enqueue_or_warn(GwGateway *gw, enum rl_topic_kind kind, const char *alias,
+			    const char *msg_id, char *payload, GError *build_error)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!payload) {
+		g_warning("%s: not built: %s", rl_topic_kind_name(kind),
+			  build_error ? build_error->message : "?");
+		return;
+	}
+	if (!enqueue(gw, kind, alias, msg_id, payload, &error))
+		g_warning("%s: not queued: %s", rl_topic_kind_name(kind), error->message);
+}
+
+/* ---- messages the gateway makes ------------------------------------------- */
+
+static gchar *build_gateway_status(GwGateway *gw, const char *msg_id)
+{
+	struct gw_outbox_stats os;
+	struct rl_gateway_status s = { 0 };
+	struct rl_envelope env;
+	g_autoptr(GError) error = NULL;
+	gchar *p;
+
+	gw_store_outbox_stats(gw->store, &os);
+	env_init(gw, &env, msg_id, RL_TIME_NONE, own_quality(gw));
+	s.state = RL_GATEWAY_ONLINE;
+	s.version = gw->version;
+	s.uptime_s = (g_get_monotonic_time() - gw->started_mono_us) / G_USEC_PER_SEC;
+	s.clock_synced = gw->clock_synced;
+	s.outbox_depth = (int64_t)os.depth;
+	s.oldest_age_s = os.depth && os.oldest_created_us != INT64_MIN
+				 ? MAX(0, (wall_us() - os.oldest_created_us) / G_USEC_PER_SEC)
+				 : RL_NONE;
+	s.wearables = (int)gw->n_w;
+	p = rl_payload_build_gateway_status(&s, &env, &error);
+	if (!p)
+		g_warning("gateway status: %s", error->message);
+	return p;
+}
+
+static void queue_gateway_status(GwGateway *gw)
+{
+	g_autofree char *id = g_uuid_string_random();
+	GError *error = NULL;
+	gchar *p = build_gateway_status(gw, id);
+
+	enqueue_or_warn(gw, RL_TOPIC_GATEWAY_STATUS, NULL, id, p, error);
+	commit_now(gw);
+}
+
+static enum rl_link_state link_state_rl(enum gw_link_state s)
+{
+	switch (s) {
+	case GW_LINK_STATE_SYNCING:
+		return RL_LINK_SYNCING;
+	case GW_LINK_STATE_LIVE:
+		return RL_LINK_LIVE;
+	case GW_LINK_STATE_NEEDS_REPAIR:
+		return RL_LINK_NEEDS_REPAIR;
+	case GW_LINK_STATE_RESOLVING:
+	case GW_LINK_STATE_CHECKING_LAYOUT:
+	case GW_LINK_STATE_SETTING_TIME:
+	case GW_LINK_STATE_READING_INFO:
+	case GW_LINK_STATE_SUBSCRIBING:
+		return RL_LINK_CONNECTED;
+	case GW_LINK_STATE_WAITING_ADAPTER:
+	case GW_LINK_STATE_SCANNING:
+	case GW_LINK_STATE_CONNECTING:
+	case GW_LINK_STATE_DISCONNECTING:
+	case GW_LINK_STATE_BACKOFF:
+	case GW_LINK_STATE_DISABLED:
+		break;
+	}
+	return RL_LINK_DISCONNECTED;
+}
+
+static void queue_wearable_status(GwGateway *gw, struct wearable *w, enum gw_link_state s)
+{
+	g_autofree char *id = g_uuid_string_random();
+	struct rl_wearable_status ws = { 0 };
+	struct rl_envelope env;
+	GError *error = NULL;
+	gchar *p;
+
+	env_init(gw, &env, id, RL_TIME_NONE, own_quality(gw));
+	ws.alias = w->alias;
+	ws.link = link_state_rl(s);
+	ws.battery_pct = w->battery;
+	ws.last_seen_us = w->last_seen_us;
+	ws.freshness_s = w->newest_event_us != RL_TIME_NONE && gw->clock_synced
+				 ? MAX(0, (wall_us() - w->newest_event_us) / G_USEC_PER_SEC)
+				 : RL_NONE;
+	ws.last_seq = w->last_seq;
+	ws.storage_pct = RL_NONE;
+	p = rl_payload_build_wearable_status(&ws, &env, &error);
+	enqueue_or_warn(gw, RL_TOPIC_WEARABLE_STATUS, w->alias, id, p, error);
+	g_clear_error(&error);
+}
+
+static void queue_pain(GwGateway *gw, struct wearable *w, const struct wb_record *rec)
+{
+	g_autofree char *id = g_uuid_string_random();
+	struct rl_pain pain = { w->alias, rec->seq, rec->u.pain.score, rec->u.pain.flags };
+	struct rl_envelope env;
+	enum rl_time_quality q;
+	int64_t t;
+	GError *error = NULL;
+	gchar *p;
+
+	if (!gw_clock_place(&w->ref, rec, &t, &q)) {
+		/* a pain report is never held back: it goes out on the
+		 * gateway's clock, saying how good that is */
+		t = wall_us();
+		q = gw->clock_synced ? RL_TIME_ESTIMATED : RL_TIME_UNSYNCED;
+	}
+	env_init(gw, &env, id, t, q);
+	p = rl_payload_build_pain(&pain, &env, &error);
+	enqueue_or_warn(gw, RL_TOPIC_PAIN, NULL, id, p, error);
+	g_clear_error(&error);
+	gw->st.pain_reports++;
+}
+
+/* ---- aggregation ------------------------------------------------------------ */
+
+static char *agg_values(const struct gw_agg_window *win)
+{
+	const struct rl_aggregate *a = &win->day.agg;
+
+	return g_strdup_printf("{\"steps\":%" G_GINT64_FORMAT ",\"walking_minutes\":%" G_GINT64_FORMAT
+			       ",\"cadence\":%d,\"posture\":[%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+			       ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+			       "],\"flexed\":[%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+			       "],\"still\":%" G_GINT64_FORMAT ",\"records\":%" G_GINT64_FORMAT
+			       ",\"quality\":%d}",
+			       a->steps, a->walking_minutes, a->cadence_spm, a->posture_s.upright,
+			       a->posture_s.flexed, a->posture_s.reclined, a->posture_s.lying,
+			       a->posture_s.unknown, a->flexed_over_30_s, a->flexed_over_60_s,
+			       a->longest_still_s, a->records, (int)win->quality);
+}
+
+static void agg_emit(const struct gw_agg_window *win, void *user_data)
+{
+	struct wearable *w = user_data;
+	GwGateway *gw = w->gw;
+	g_autofree char *values = agg_values(win);
+	g_autofree char *id = g_uuid_string_random();
+	struct gw_store_aggregate sa = { 0 };
+	struct rl_aggregate_day day = win->day;
+	struct rl_envelope env;
+	g_autoptr(GError) error = NULL;
+	int rev = gw_store_aggregate_revision(gw->store, win->aggregate_id);
+	gchar *p;
+
+	if (rev > 0) {
+		/* after a restart the aggregator sees again what it had
+		 * published: same values, no new revision */
+		g_autofree char *old = gw_store_aggregate_json(gw->store, win->aggregate_id);
+
+		if (old && strcmp(old, values) == 0)
+			goto mark;
+	}
+	day.agg.aggregate_id = win->aggregate_id;
+	day.agg.revision = rev + 1;
+	day.local_date = win->local_date;
+	env_init(gw, &env, id, day.agg.start_us, win->quality);
+	p = win->kind == GW_AGG_DAY ? rl_payload_build_aggregate_day(&day, &env, &error)
+				    : rl_payload_build_aggregate_minute(&day.agg, &env, &error);
+	if (!p) {
+		g_warning("aggregate: %s", error->message);
+		return;
+	}
+	sa.aggregate_id = win->aggregate_id;
+	sa.wearable = w->id;
+	sa.kind = win->kind;
+	sa.start_us = day.agg.start_us;
+	sa.end_us = day.agg.end_us;
+	sa.revision = rev + 1;
+	sa.json = values;
+	if (!gw_store_put_aggregate(gw->store, &sa, &error) ||
+	    !enqueue(gw, win->kind == GW_AGG_DAY ? RL_TOPIC_AGGREGATE_DAY : RL_TOPIC_AGGREGATE_MINUTE,
+		     NULL, id, p, &error)) {
+		g_warning("aggregate: %s", error->message);
+		return;
+	}
+	gw->st.aggregates_queued++;
+mark:
+	if (win->kind == GW_AGG_DAY && !gw_store_mark_aggregated(gw->store, w->id, win->first_seq,
+							       win->last_seq, &error))
+		g_warning("aggregate: %s", error->message);
+	gw->dirty = true;
+}
+
+static const struct gw_agg_ops agg_ops = {
+	.emit = agg_emit,
+};
+
+/* Places and aggregates one record; FALSE if it cannot be placed yet. */
+static bool aggregate_record(struct wearable *w, const struct wb_record *rec)
+{
+	enum rl_time_quality q;
+	int64_t t;
+
+	if (!gw_clock_place(&w->ref, rec, &t, &q))
+		return false;
+	if (w->newest_event_us == RL_TIME_NONE || t > w->newest_event_us)
+		w->newest_event_us = t;
+	gw_agg_add(w->agg, rec, t, q, wall_us());
+	return true;
+}
+
+static void replay_cb(const struct gw_store_record *r, void *user_data)
+{
+	struct wearable *w = user_data;
+
+	gw_clock_ref_update(&w->ref, &r->rec);
+	aggregate_record(w, &r->rec);
+}
+
+/* Feeds what the store holds unaggregated (after a start, or once records
+ * can be placed that could not). The aggregator drops seqs it has. */
+static void replay_wearable(struct wearable *w)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!gw_store_foreach_unaggregated(w->gw->store, w->id, replay_cb, w, &error))
+		g_warning("replay: %s", error->message);
+}
+
+static void replay(GwGateway *gw)
+{
+	for (size_t i = 0; i < gw->n_w; i++)
+		replay_wearable(&gw->w[i]);
+}
+
+/* ---- the BLE sink ------------------------------------------------------------ */
+
+static gboolean sink_append(const char *address, const struct wb_record *recs, size_t n,
+			    void *ud, GError **error)
+{
+	GwGateway *gw = ud;
+	struct wearable *w = wearable_by_address(gw, address);
+	struct gw_store_stamp stamp;
+	int64_t now = wall_us();
+	bool replay_due = false;
+	int added;
+
+	if (!w) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no such wearable");
+		return FALSE;
+	}
+	stamp.received_us = now;
+	stamp.clock_synced = gw->clock_synced;
+	stamp.mono_us = g_get_monotonic_time();
+	stamp.boot_id = gw->boot_id;
+	added = gw_store_add_records(gw->store, w->id, recs, n, &stamp, error);
+	if (added < 0)
+		return FALSE;
+	gw->st.records_stored += (uint64_t)added;
+	w->last_seen_us = gw->clock_synced ? now : RL_TIME_NONE;
+	for (size_t i = 0; i < n; i++) {
+		const struct wb_record *r = &recs[i];
+
+		if (w->last_seq == RL_NONE || wb_seq_after(r->seq, (uint32_t)w->last_seq))
+			w->last_seq = r->seq;
+		/* a new uptime mapping can place what was held back */
+		replay_due |= gw_clock_ref_update(&w->ref, r);
+		if (r->type == WB_RECORD_PAIN)
+			queue_pain(gw, w, r);
+		if (r->type == WB_RECORD_STATUS)
+			w->battery = r->u.status.battery_pct;
+		aggregate_record(w, r);
+	}
+	if (replay_due)
+		replay_wearable(w);
+	return TRUE;
+}
+
+static gboolean sink_commit(void *ud, GError **error)
+{
+	GwGateway *gw = ud;
+	gboolean ok = gw_store_commit(gw->store, error);
+
+	if (ok) {
+		gw->st.commits++;
+		gw->dirty = false;
+		gw->committed_id = INT64_MAX;
+		drain(gw);
+	} else {
+		gw->st.commit_failures++;
+	}
+	return ok;
+}
+
+static void sink_set_cursor(const char *address, uint32_t seq, void *ud)
+{
+	GwGateway *gw = ud;
+	struct wearable *w = wearable_by_address(gw, address);
+	g_autoptr(GError) error = NULL;
+
+	if (w && !gw_store_advance_cursor(gw->store, w->id, seq, &error))
+		g_warning("cursor: %s", error->message);
+	gw->dirty = true;
+}
+
+static bool sink_get_cursor(const char *address, uint32_t *ret, void *ud)
+{
+	GwGateway *gw = ud;
+	struct wearable *w = wearable_by_address(gw, address);
+
+	return w && gw_store_get_cursor(gw->store, w->id, ret);
+}
+
+static void commit_now(GwGateway *gw)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!gw->dirty && gw_store_uncommitted(gw->store) == 0)
+		return;
+	if (sink_commit(gw, &error)) {
+		if (gw->ble)
+			gw_ble_sink_committed(gw->ble);
+		return;
+	}
+	g_warning("store: %s", error->message);
+	if (gw->ble)
+		gw_ble_sink_lost(gw->ble);
+}
+
+/* ---- forwarding -------------------------------------------------------------- */
+
+static bool take_token(GwGateway *gw)
+{
+	int64_t now = g_get_monotonic_time();
+	double rate = gw->cfg.backlog_rate;
+
+	if (rate <= 0)
+		return true;
+	gw->tokens = MIN(rate, gw->tokens + (double)(now - gw->tokens_at_us) * rate / G_USEC_PER_SEC);
+	gw->tokens_at_us = now;
+	if (gw->tokens < 1.0)
+		return false;
+	gw->tokens -= 1.0;
+	return true;
+}
+
+static gboolean drain_later_cb(gpointer ud)
+{
+	GwGateway *gw = ud;
+
+	g_clear_pointer(&gw->drain_later, g_source_unref);
+	drain(gw);
+	return G_SOURCE_REMOVE;
+}
+
+static void drain_after(GwGateway *gw, unsigned int ms)
+{
+	if (gw->drain_later)
+		return;
+	gw->drain_later = g_timeout_source_new(ms);
+	g_source_set_callback(gw->drain_later, drain_later_cb, gw, NULL);
+	g_source_attach(gw->drain_later, NULL);
+}
+
+static void drain(GwGateway *gw)
+{
+	g_autoptr(GPtrArray) msgs = NULL;
+	g_autoptr(GError) error = NULL;
+	unsigned int window, room;
+
+	if (!gw->up || gw->draining || gw->stopped || !gw_uplink_is_connected(gw->up) ||
+	    !gw->birth_sent)
+		return;
+	window = gw_uplink_window(gw->up);
+	if (gw_uplink_in_flight(gw->up) >= window)
+		return;
+	room = window - gw_uplink_in_flight(gw->up);
+	gw->draining = true;
+	msgs = g_ptr_array_new_with_free_func((GDestroyNotify)gw_outbox_msg_free);
+	if (!gw_store_outbox_peek(gw->store, room, gw->in_flight, msgs, &error)) {
+		g_warning("outbox: %s", error->message);
+		gw->draining = false;
+		return;
+	}
+	for (guint i = 0; i < msgs->len; i++) {
+		struct gw_outbox_msg *m = msgs->pdata[i];
+		bool critical = m->priority >= GW_PRIO_PAIN;
+		g_autoptr(GError) perr = NULL;
+		unsigned int telemetry_max = window > gw->cfg.alert_slots ? window - gw->cfg.alert_slots : 1;
+
+		if (m->id > gw->committed_id)
+			continue;	/* not durable yet: the next commit drains it */
+
+		if (!critical && m->priority == GW_PRIO_TELEMETRY) {
+			/* the backlog: keeps slots free for alerts, and its rate */
+			if (gw->in_flight_telemetry >= telemetry_max)
+				break;
+			if (!take_token(gw)) {
+				drain_after(gw, 20);
+				break;
+			}
+		}
+		if (!gw_uplink_publish(gw->up, (uint64_t)m->id, m->topic, m->payload, m->payload_len,
+				       m->qos, m->retain, m->expiry_s, &perr)) {
+			g_debug("publish: %s", perr->message);
+			break;
+		}
+		g_hash_table_add(gw->in_flight, g_memdup2(&m->id, sizeof(m->id)));
+		g_hash_table_insert(gw->in_flight_prio, g_memdup2(&m->id, sizeof(m->id)),
+				    GINT_TO_POINTER(m->priority + 1));
+		if (m->priority == GW_PRIO_TELEMETRY)
+			gw->in_flight_telemetry++;
+		gw_store_outbox_attempted(gw->store, m->id, NULL);
+		gw->dirty = true;
+	}
+	gw->draining = false;
+}
+
+static void forget_in_flight(GwGateway *gw, int64_t id)
+{
+	int prio = GPOINTER_TO_INT(g_hash_table_lookup(gw->in_flight_prio, &id)) - 1;
+
+	if (prio == GW_PRIO_TELEMETRY && gw->in_flight_telemetry > 0)
+		gw->in_flight_telemetry--;
+	g_hash_table_remove(gw->in_flight_prio, &id);
+	g_hash_table_remove(gw->in_flight, &id);
+}
+
+static void up_connected(int version, void *ud)
+{
+	GwGateway *gw = ud;
+	g_autofree char *id = g_uuid_string_random();
+	g_autofree char *p = build_gateway_status(gw, id);
+	struct rl_topic_ids ids = { gw->gateway_id, NULL, NULL };
+	char topic[RL_TOPIC_BUF_SIZE];
+	g_autoptr(GError) error = NULL;
+
+	g_message("broker: connected (MQTT %s)", version == 5 ? "5" : "3.1.1");
+	/* the birth: the retained online status, before anything else */
+	if (!p || rl_topic_build(RL_TOPIC_GATEWAY_STATUS, &ids, topic, sizeof(topic)) < 0 ||
+	    !gw_uplink_publish(gw->up, BIRTH_TAG, topic, p, strlen(p), 1, true, 0, &error))
+		g_warning("birth: %s", error ? error->message : "not built");
+	gw->birth_sent = true;
+	drain(gw);
+}
+
+static void up_disconnected(const char *cause, void *ud)
+{
+	GwGateway *gw = ud;
+
+	g_message("broker: not connected: %s", cause ? cause : "?");
+	gw->birth_sent = false;
+}
+
+static void up_published(uint64_t tag, void *ud)
+{
+	GwGateway *gw = ud;
+	int64_t id = (int64_t)tag;
+	g_autoptr(GError) error = NULL;
+
+	if (tag == BIRTH_TAG)
+		return;
+	forget_in_flight(gw, id);
+	gw->st.messages_published++;
+	if (!gw_store_outbox_delete(gw->store, id, &error))
+		g_warning("outbox: %s", error->message);
+	gw->dirty = true;
+	drain(gw);
+}
+
+static void up_publish_failed(uint64_t tag, const char *cause, void *ud)
+{
+	GwGateway *gw = ud;
+
+	if (tag == BIRTH_TAG)
+		return;
+	g_debug("publish %" G_GUINT64_FORMAT " failed: %s", tag, cause ? cause : "?");
+	forget_in_flight(gw, (int64_t)tag);
+	gw->st.publish_failures++;
+}
+
+/* ---- clinic commands ---------------------------------------------------------- */
+
+static void reject(GwGateway *gw, bool has_kind, enum rl_topic_kind kind, const char *data,
+		   size_t len, enum rl_payload_error_code code, const char *detail)
+{
+	g_autofree char *id = g_uuid_string_random();
+	g_autofree char *rejected = data ? rl_payload_peek_msg_id(data, len) : NULL;
+	struct rl_error_report er = { has_kind, kind, rejected, code, detail };
+	struct rl_envelope env;
+	GError *error = NULL;
+	gchar *p;
+
+	gw->st.clinic_rejected++;
+	g_message("clinic message refused (%s): %s", rl_payload_error_code_name(code), detail);
+	env_init(gw, &env, id, RL_TIME_NONE, own_quality(gw));
+	p = rl_payload_build_error(&er, &env, &error);
+	enqueue_or_warn(gw, RL_TOPIC_ERROR, NULL, id, p, error);
+	g_clear_error(&error);
+	commit_now(gw);
+	drain(gw);
+}
+
+static enum rl_payload_error_code err_code(const GError *e)
+{
+	if (e && e->domain == RL_PAYLOAD_ERROR && e->code >= 0 &&
+	    e->code < RL_PAYLOAD_ERROR_INVALID)
+		return (enum rl_payload_error_code)e->code;
+	return RL_PAYLOAD_ERROR_BAD_VALUE;
+}
+
+static bool alert_known(GwGateway *gw, const char *alert_id);
+
+static void handle_ack(GwGateway *gw, const char *data, size_t len)
+{
+	g_auto(RlAlertAck) ack = { 0 };
+	g_autoptr(GError) error = NULL;
+	g_autofree char *detail = NULL;
+
+	if (!rl_payload_parse_alert_ack(data, len, &ack, &error)) {
+		reject(gw, true, RL_TOPIC_ALERT_ACK, data, len, err_code(error), error->message);
+		return;
+	}
+	if (strcmp(ack.gateway_id, gw->gateway_id) != 0) {
+		reject(gw, true, RL_TOPIC_ALERT_ACK, data, len, RL_PAYLOAD_ERROR_BAD_VALUE,
+		       "$.gateway_id: not this gateway");
+		return;
+	}
+	if (!alert_known(gw, ack.alert_id)) {
+		reject(gw, true, RL_TOPIC_ALERT_ACK, data, len, RL_PAYLOAD_ERROR_UNKNOWN_ALERT,
+		       "$.alert_id: not an alert of this gateway");
+		return;
+	}
+	detail = g_strdup_printf("%s by %s", rl_ack_action_name(ack.action), ack.by);
+	if (!gw_store_audit_append(gw->store, wall_us(), ack.alert_id, "clinic_ack", detail, &error))
+		g_warning("audit: %s", error->message);
+	gw->st.clinic_accepted++;
+	gw->dirty = true;
+	commit_now(gw);
+}
+
+struct alert_find {
+	const char *id;
+	bool found;
+};
+
+static void alert_find_cb(const struct gw_store_alert *a, void *ud)
+{
+	struct alert_find *f = ud;
+
+	if (strcmp(a->alert_id, f->id) == 0)
+		f->found = true;
+}
+
+static bool alert_known(GwGateway *gw, const char *alert_id)
+{
+	struct alert_find f = { alert_id, false };
+
+	gw_store_alert_foreach(gw->store, alert_find_cb, &f, NULL);
+	return f.found;
+}
+
+/* The settings the clinic may change at run time (the rest of
+ * config/rehablink.conf needs the file and a reload). */
+static bool apply_setting(GwGateway *gw, const struct rl_config_entry *e, const char **reason)
+{
+	if (strcmp(e->key, "uplink.backlog_rate") == 0) {
+		if (e->value.type != RL_CONFIG_INT || e->value.u.i < 0 || e->value.u.i > 100000) {
+			*reason = "an integer 0..100000 (messages a second, 0: no limit)";
+			return false;
+		}
+		gw->cfg.backlog_rate = (unsigned int)e->value.u.i;
+		return true;
+	}
+	if (strcmp(e->key, "uplink.status_interval_s") == 0) {
+		if (e->value.type != RL_CONFIG_INT || e->value.u.i < 10 || e->value.u.i > 86400) {
+			*reason = "an integer 10..86400 (seconds)";
+			return false;
+		}
+		gw->cfg.status_interval_s = (unsigned int)e->value.u.i;
+		return true;
+	}
+	*reason = "unknown setting";
+	return false;
+}
+
+static void handle_config(GwGateway *gw, const char *data, size_t len)
+{
+	g_auto(RlConfigMsg) msg = { 0 };
+	g_autoptr(GError) error = NULL;
+	g_autofree struct rl_config_entry *applied = NULL;
+	g_autofree struct rl_config_rejection *rejected = NULL;
+	g_autofree char *id = g_uuid_string_random();
+	struct rl_config_state cs = { 0 };
+	struct rl_envelope env;
+	size_t na = 0, nr = 0;
+	GError *berr = NULL;
+	gchar *p;
+
+	if (!rl_payload_parse_config(data, len, &msg, &error)) {
+		reject(gw, true, RL_TOPIC_CONFIG, data, len, err_code(error), error->message);
+		return;
+	}
+	if (strcmp(msg.gateway_id, gw->gateway_id) != 0) {
+		reject(gw, true, RL_TOPIC_CONFIG, data, len, RL_PAYLOAD_ERROR_BAD_VALUE,
+		       "$.gateway_id: not this gateway");
+		return;
+	}
+	applied = g_new0(struct rl_config_entry, msg.n_entries + 1);
+	rejected = g_new0(struct rl_config_rejection, msg.n_entries + 1);
+	for (size_t i = 0; i < msg.n_entries; i++) {
+		const char *reason = NULL;
+
+		if (apply_setting(gw, &msg.entries[i], &reason))
+			applied[na++] = msg.entries[i];
+		else
+			rejected[nr++] = (struct rl_config_rejection){ msg.entries[i].key, reason };
+	}
+	gw->st.clinic_accepted++;
+	cs.config_msg_id = msg.msg_id;
+	cs.settings = applied;
+	cs.n_settings = na;
+	cs.rejected = rejected;
+	cs.n_rejected = nr;
+	env_init(gw, &env, id, RL_TIME_NONE, own_quality(gw));
+	p = rl_payload_build_config_state(&cs, &env, &berr);
+	enqueue_or_warn(gw, RL_TOPIC_CONFIG_STATE, NULL, id, p, berr);
+	g_clear_error(&berr);
+	commit_now(gw);
+	drain(gw);
+}
+
+static void up_message(const char *topic, const void *payload, size_t len, void *ud)
+{
+	GwGateway *gw = ud;
+	struct rl_topic t;
+	int r = rl_topic_parse(topic, strlen(topic), &t, NULL);
+
+	if (r == -EOPNOTSUPP) {
+		reject(gw, false, RL_TOPIC_ERROR, payload, len, RL_PAYLOAD_ERROR_BAD_TOPIC,
+		       "$: a command this gateway does not know");
+		return;
+	}
+	if (r < 0 || strcmp(t.gateway, gw->gateway_id) != 0)
+		return;		/* not ours: the filter makes this impossible */
+	switch (t.kind) {
+	case RL_TOPIC_ALERT_ACK:
+		handle_ack(gw, payload, len);
+		break;
+	case RL_TOPIC_CONFIG:
+		handle_config(gw, payload, len);
+		break;
+	case RL_TOPIC_GATEWAY_STATUS:
+	case RL_TOPIC_WEARABLE_STATUS:
+	case RL_TOPIC_AGGREGATE_MINUTE:
+	case RL_TOPIC_AGGREGATE_DAY:
+	case RL_TOPIC_PAIN:
+	case RL_TOPIC_ALERT:
+	case RL_TOPIC_FHIR_OBSERVATION:
+	case RL_TOPIC_CONFIG_STATE:
+	case RL_TOPIC_ERROR:
+		break;		/* our own cmd/error echoed back (topic.h) */
+	}
+}
+
+static const struct gw_uplink_ops uplink_ops = {
+	.connected = up_connected,
+	.disconnected = up_disconnected,
+	.published = up_published,
+	.publish_failed = up_publish_failed,
+	.message = up_message,
+};
+
+/* ---- periodic ---------------------------------------------------------------- */
+
+static gboolean commit_cb(gpointer ud)
+{
+	commit_now(ud);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean tick_cb(gpointer ud)
+{
+	GwGateway *gw = ud;
+	bool synced = gw_clock_synced(gw->cfg.clock_mode);
+	bool status_changed = false;
+	int64_t now = wall_us();
+
+	if (synced != gw->clock_synced) {
+		g_message("clock: %s", synced ? "synchronised" : "not synchronised");
+		gw->clock_synced = synced;
+		if (gw->ble)
+			gw_ble_set_clock_synced(gw->ble, synced);
+		if (synced)
+			replay(gw);
+	}
+	for (size_t i = 0; i < gw->n_w; i++) {
+		struct wearable *w = &gw->w[i];
+		GwLink *link = gw->ble ? gw_central_get_link(gw_ble_get_central(gw->ble), w->address)
+				       : NULL;
+		enum gw_link_state s = link ? gw_link_get_state(link) : GW_LINK_STATE_DISABLED;
+
+		gw_agg_tick(w->agg, now);
+		if (link_state_rl(s) != link_state_rl(w->last_state)) {
+			w->last_state = s;
+			queue_wearable_status(gw, w, s);
+			status_changed = true;
+		}
+	}
+	if (status_changed)
+		commit_now(gw);
+	drain(gw);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean status_cb(gpointer ud)
+{
+	queue_gateway_status(ud);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean budget_cb(gpointer ud)
+{
+	GwGateway *gw = ud;
+	struct gw_store_shed shed = { 0 };
+	g_autoptr(GError) error = NULL;
+
+	/* a checkpoint rewrites pages: only when the budget needs it */
+	if (!gw->cfg.store_budget_bytes ||
+	    gw_store_size(gw->store) < gw->cfg.store_budget_bytes / 10 * 9)
+		return G_SOURCE_CONTINUE;
+	commit_now(gw);
+	if (!gw_store_enforce_budget(gw->store, &shed, &error))
+		g_warning("store budget: %s", error->message);
+	if (shed.records || shed.telemetry)
+		g_message("store budget: shed %" G_GUINT64_FORMAT " raw records, %" G_GUINT64_FORMAT
+			  " telemetry messages", shed.records, shed.telemetry);
+	gw->st.shed_records += shed.records;
+	gw->st.shed_telemetry += shed.telemetry;
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+void gw_gateway_config_init(struct gw_gateway_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->version = "0";
+	cfg->commit_interval_ms = DEFAULT_COMMIT_MS;
+	cfg->backlog_rate = DEFAULT_BACKLOG_RATE;
+	cfg->alert_slots = DEFAULT_ALERT_SLOTS;
+	cfg->status_interval_s = DEFAULT_STATUS_S;
+	gw_uplink_config_init(&cfg->uplink);
+	gw_agg_config_init(&cfg->agg);
+}
+
+static void strip_colons(const char *address, char *out, size_t size)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; address[i] && j + 1 < size; i++)
+		if (address[i] != ':')
+			out[j++] = g_ascii_toupper(address[i]);
+	out[j] = '\0';
+}
+
+GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
+{
+	g_autoptr(GwGateway) gw = NULL;
+	struct gw_store_config scfg;
+	struct gw_ble_config bcfg;
+	struct gw_ble_sink sink = { sink_append, sink_commit, sink_set_cursor, sink_get_cursor, NULL };
+	struct gw_uplink_config ucfg;
+	g_autofree char *db = NULL;
+	g_autofree char *will_id = g_uuid_string_random();
+	struct rl_envelope env;
+	struct rl_topic_ids ids;
+	char topic[RL_TOPIC_BUF_SIZE];
+
+	if (!cfg->gateway_id || rl_topic_id_validate(cfg->gateway_id) < 0 || !cfg->patient_id ||
+	    rl_topic_id_validate(cfg->patient_id) < 0 || !cfg->state_dir ||
+	    cfg->n_wearables == 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "gateway: %s", !cfg->gateway_id || rl_topic_id_validate(cfg->gateway_id) < 0
+						   ? "gateway id missing or not [A-Za-z0-9_-]{1,64}"
+					   : !cfg->patient_id || rl_topic_id_validate(cfg->patient_id) < 0
+						   ? "patient id missing or not [A-Za-z0-9_-]{1,64}"
+					   : !cfg->state_dir ? "no state directory" : "no wearable");
+		return NULL;
+	}
+	gw = g_new0(GwGateway, 1);
+	gw->cfg = *cfg;
+	gw->gateway_id = g_strdup(cfg->gateway_id);
+	gw->patient_id = g_strdup(cfg->patient_id);
+	gw->version = g_strdup(cfg->version ? cfg->version : "0");
+	gw->cfg.gateway_id = gw->gateway_id;
+	gw->cfg.patient_id = gw->patient_id;
+	gw->cfg.state_dir = NULL;
+	gw->cfg.wearables = NULL;
+	gw->cfg.aliases = NULL;
+	gw->cfg.adapter = NULL;
+	gw->cfg.conn = NULL;
+	gw->cfg.central = NULL;
+	if (!gw->cfg.commit_interval_ms)
+		gw->cfg.commit_interval_ms = DEFAULT_COMMIT_MS;
+	if (!gw->cfg.status_interval_s)
+		gw->cfg.status_interval_s = DEFAULT_STATUS_S;
+	gw->started_mono_us = g_get_monotonic_time();
+	gw->clock_synced = gw_clock_synced(cfg->clock_mode);
+	gw_clock_boot_id(gw->boot_id);
+	gw->in_flight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	gw->in_flight_prio = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	gw->tokens_at_us = g_get_monotonic_time();
+	gw->committed_id = INT64_MAX;
+
+	if (g_mkdir_with_parents(cfg->state_dir, 0700) < 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+			    "state directory %s: %s", cfg->state_dir, g_strerror(errno));
+		return NULL;
+	}
+	db = g_build_filename(cfg->state_dir, "rehablink.db", NULL);
+	gw_store_config_init(&scfg);
+	scfg.path = db;
+	scfg.budget_bytes = cfg->store_budget_bytes;
+	gw->store = gw_store_open(&scfg, error);
+	if (!gw->store)
+		return NULL;
+	gw->st.store_corrupt_aside = gw_store_corrupt_aside(gw->store);
+	if (gw->st.store_corrupt_aside) {
+		g_autoptr(GError) e = NULL;
+
+		/* the technical alarm: audited, and said in every status */
+		g_warning("store: the database was corrupt and was moved to %s; started fresh",
+			  gw->st.store_corrupt_aside);
+		if (!gw_store_audit_append(gw->store, wall_us(), "technical", "store_corrupt",
+					   "moved aside, started fresh", &e))
+			g_warning("audit: %s", e->message);
+	}
+
+	gw->w = g_new0(struct wearable, cfg->n_wearables);
+	gw->n_w = cfg->n_wearables;
+	for (size_t i = 0; i < cfg->n_wearables; i++) {
+		struct wearable *w = &gw->w[i];
+
+		w->gw = gw;
+		if (!gw_bluez_address_normalize(cfg->wearables[i], w->address)) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+				    "gateway: wearable %zu is not a Bluetooth address", i + 1);
+			return NULL;
+		}
+		strip_colons(w->address, w->id, sizeof(w->id));
+		w->alias = cfg->aliases && cfg->aliases[i] ? g_strdup(cfg->aliases[i])
+							   : g_strdup_printf("w%zu", i + 1);
+		if (rl_topic_id_validate(w->alias) < 0) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+				    "gateway: alias of wearable %zu is not [A-Za-z0-9_-]{1,64}", i + 1);
+			return NULL;
+		}
+		w->agg = gw_agg_new(w->alias, &cfg->agg, &agg_ops, w);
+		w->battery = RL_NONE;
+		w->last_seen_us = RL_TIME_NONE;
+		w->newest_event_us = RL_TIME_NONE;
+		w->last_seq = RL_NONE;
+		w->last_state = GW_LINK_STATE_DISABLED;
+	}
+	replay(gw);
+
+	/* the uplink: will = the offline status, retained */
+	ids = (struct rl_topic_ids){ gw->gateway_id, NULL, NULL };
+	if (rl_topic_build(RL_TOPIC_GATEWAY_STATUS, &ids, topic, sizeof(topic)) < 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "gateway: no status topic");
+		return NULL;
+	}
+	gw->will_topic = g_strdup(topic);
+	env_init(gw, &env, will_id, RL_TIME_NONE, own_quality(gw));
+	gw->will_payload = rl_payload_build_gateway_will(gw->version, gw->clock_synced,
+							 (int)gw->n_w, &env, error);
+	if (!gw->will_payload)
+		return NULL;
+	rl_topic_filter_commands(gw->gateway_id, topic, sizeof(topic));
+	gw->cmd_filter = g_strdup(topic);
+	gw->subs[0] = gw->cmd_filter;
+	gw->subs[1] = NULL;
+	ucfg = cfg->uplink;
+	if (!ucfg.client_id)
+		ucfg.client_id = gw->gateway_id;
+	ucfg.will_topic = gw->will_topic;
+	ucfg.will_payload = gw->will_payload;
+	ucfg.subscriptions = gw->subs;
+	/* an acknowledgement sent while the gateway was away still arrives */
+	if (!ucfg.session_expiry_s)
+		ucfg.session_expiry_s = 86400;
+	if (ucfg.uri) {
+		gw->up = gw_uplink_new(&ucfg, &uplink_ops, gw, NULL, error);
+		if (!gw->up)
+			return NULL;
+	}
+
+	sink.user_data = gw;
+	gw_ble_config_init(&bcfg);
+	bcfg.adapter = cfg->adapter;
+	bcfg.allowlist = cfg->wearables;
+	bcfg.n_allowlist = cfg->n_wearables;
+	bcfg.sink = &sink;
+	bcfg.log_personal = cfg->log_personal;
+	bcfg.clock_synced = gw->clock_synced;
+	bcfg.conn = cfg->conn;
+	bcfg.central = cfg->central;
+	bcfg.sync_delay_ms = gw->cfg.commit_interval_ms;
+	gw->ble = gw_ble_new(&bcfg, error);
+	if (!gw->ble)
+		return NULL;
+
+	gw->commit_timer = g_timeout_add(gw->cfg.commit_interval_ms, commit_cb, gw);
+	gw->tick_timer = g_timeout_add(1000, tick_cb, gw);
+	gw->status_timer = g_timeout_add_seconds(gw->cfg.status_interval_s, status_cb, gw);
+	gw->budget_timer = g_timeout_add_seconds(BUDGET_CHECK_S, budget_cb, gw);
+	if (gw->up)
+		gw_uplink_start(gw->up);
+	return g_steal_pointer(&gw);
+}
+
+static gboolean stop_wait_cb(gpointer ud)
+{
+	*(bool *)ud = true;
+	return G_SOURCE_REMOVE;
+}
+
+void gw_gateway_stop(GwGateway *gw, unsigned int timeout_ms)
+{
+	g_return_if_fail(gw != NULL);
+	if (gw->stopped)
+		return;
+	/* the links first: what they handed over gets committed */
+	g_clear_pointer(&gw->ble, gw_ble_free);
+	for (size_t i = 0; i < gw->n_w; i++)
+		gw_agg_tick(gw->w[i].agg, wall_us());
+	commit_now(gw);
+	if (gw->up && gw_uplink_is_connected(gw->up)) {
+		/* the offline status, in place of the will */
+		g_autofree char *id = g_uuid_string_random();
+		struct rl_gateway_status s = { 0 };
+		struct rl_envelope env;
+		g_autofree char *p = NULL;
+		bool timed_out = false;
+		guint t;
+
+		env_init(gw, &env, id, RL_TIME_NONE, own_quality(gw));
+		s.state = RL_GATEWAY_OFFLINE;
+		s.version = gw->version;
+		s.uptime_s = (g_get_monotonic_time() - gw->started_mono_us) / G_USEC_PER_SEC;
+		s.clock_synced = gw->clock_synced;
+		s.outbox_depth = RL_NONE;
+		s.oldest_age_s = RL_NONE;
+		s.wearables = (int)gw->n_w;
+		p = rl_payload_build_gateway_status(&s, &env, NULL);
+		gw->stopped = true;	/* no more draining */
+		if (p)
+			gw_uplink_publish(gw->up, BIRTH_TAG, gw->will_topic, p, strlen(p), 1, true, 0,
+					  NULL);
+		t = g_timeout_add(timeout_ms, stop_wait_cb, &timed_out);
+		while (!timed_out && gw_uplink_in_flight(gw->up) > 0)
+			g_main_context_iteration(NULL, TRUE);
+		if (!timed_out)
+			g_source_remove(t);
+		gw_uplink_stop(gw->up, timeout_ms);
+	}
+	gw->stopped = true;
+	commit_now(gw);
+}
+
+void gw_gateway_free(GwGateway *gw)
+{
+	if (!gw)
+		return;
+	if (gw->store && !gw->stopped)
+		gw_gateway_stop(gw, 2000);
+	g_clear_pointer(&gw->ble, gw_ble_free);
+	g_clear_pointer(&gw->up, gw_uplink_free);
+	if (gw->drain_later) {
+		g_source_destroy(gw->drain_later);
+		g_clear_pointer(&gw->drain_later, g_source_unref);
+	}
+	g_clear_handle_id(&gw->commit_timer, g_source_remove);
+	g_clear_handle_id(&gw->tick_timer, g_source_remove);
+	g_clear_handle_id(&gw->status_timer, g_source_remove);
+	g_clear_handle_id(&gw->budget_timer, g_source_remove);
+	for (size_t i = 0; i < gw->n_w; i++) {
+		g_clear_pointer(&gw->w[i].agg, gw_agg_free);
+		g_free(gw->w[i].alias);
+	}
+	g_free(gw->w);
+	g_clear_pointer(&gw->store, gw_store_free);
+	g_clear_pointer(&gw->in_flight, g_hash_table_unref);
+	g_clear_pointer(&gw->in_flight_prio, g_hash_table_unref);
+	g_free(gw->will_topic);
+	g_free(gw->will_payload);
+	g_free(gw->cmd_filter);
+	g_free(gw->gateway_id);
+	g_free(gw->patient_id);
+	g_free(gw->version);
+	g_free(gw);
+}
+
+void gw_gateway_get_stats(GwGateway *gw, struct gw_gateway_stats *ret)
+{
+	*ret = gw->st;
+	ret->in_flight = g_hash_table_size(gw->in_flight);
+	ret->connected = gw->up && gw_uplink_is_connected(gw->up);
+	ret->clock_synced = gw->clock_synced;
+}
