@@ -20,8 +20,9 @@
  * The budget. An ordinary write is refused (GW_STORE_ERROR_FULL) before
  * it starts once gw_store_size() reached the budget, and PRAGMA
  * max_page_count caps the database at the budget while it runs. Critical
- * writes are refused only at budget + reserve and run without the page
- * cap: SQLite reports the cap and a full disk with the same SQLITE_FULL,
+ * writes are never refused by the budget (the escalation path must not
+ * stop because a backlog or a lowered budget filled it) and run without
+ * the page cap: SQLite reports the cap and a full disk with the same SQLITE_FULL,
  * so for them SQLITE_FULL always means the disk, and the reserve file is
  * deleted and the write (or the COMMIT) retried once. Updates and deletes
  * (mark aggregated, cursors, outbox delete and attempts) are never
@@ -33,11 +34,28 @@
  * skipped as held (they are, or were and have been shed). A batch holding
  * a pain report is critical as a whole. Shedding never deletes a record
  * after its wearable's cursor, so the cursor's run stays proven by rows.
- * gw_store_uncommitted() counts every row changed, cursor rows included.
+ * gw_store_uncommitted() counts every row changed, cursor rows included,
+ * but not the rows that only number a wearable or a boot id.
+ *
+ * The records table (schema 3) is lean because every live commit rewrites
+ * the pages it touches, and the SD card wears by the bytes written: a
+ * WITHOUT ROWID table keyed (wearable_id, seq), the wearable and the boot
+ * id as small integers (tables wearables and boots), the record as its
+ * wire encoding (version, time, quality and values are in it; type is
+ * kept as a column for the pain guard), no secondary index. What has been
+ * aggregated is one watermark per wearable (wearables.aggregated_seq): a
+ * day's aggregation updates one row, not 86 400. mark_aggregated moves it
+ * forward only; a record stored at or before it (history synced after
+ * live records beyond it were aggregated) moves it back to just before
+ * that record, which is then replayed and not shed before it is marked,
+ * as with schema 2's per-row flag. A typical live commit (61
+ * records of one wearable) appends about 11-12 pages of 1 KiB to the WAL
+ * (schema 2: 23-29); tests/test-store.c, test_live_commit_cost.
  *
  * Seq wrap. The cursor (extension over seq + 1, "after" in serial number
- * arithmetic), mark_aggregated's range and the shedding guard handle
- * seqs wrapping at 2^32. foreach_unaggregated orders by the plain integer.
+ * arithmetic), the watermark and the shedding guard handle seqs wrapping
+ * at 2^32. foreach_unaggregated goes in serial order from the watermark,
+ * in plain integer order for a wearable that has none.
  *
  * Audit hash: SHA-256 over prev_hash, seq, at_us, alert_id, event, detail,
  * integers as 8 bytes big endian, strings (prev_hash too) as their length
@@ -130,6 +148,47 @@ static const char *const migrations[] = {
 	" key TEXT NOT NULL,"
 	" value TEXT NOT NULL,"
 	" PRIMARY KEY (wearable, key)) WITHOUT ROWID;",
+
+	/* 2 -> 3: lean records (flash wear: fewer pages per commit). The
+	 * wearable and the boot id become small integers, the columns the
+	 * wire encoding holds go, the per-row aggregated flag and both
+	 * indexes give way to a per-wearable watermark: the highest seq
+	 * such that every record up to it was aggregated (plain integer
+	 * order, as schema 2's foreach_unaggregated read them), so an
+	 * aggregated record after an unaggregated one counts as
+	 * unaggregated again (replayed to the aggregator, which drops what
+	 * it has; not sheddable until the watermark passes it). */
+	"ALTER TABLE records RENAME TO records_v2;"
+	"CREATE TABLE wearables ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" aggregated_seq INTEGER);"
+	"CREATE TABLE boots ("
+	" id INTEGER PRIMARY KEY,"
+	" boot_id TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE records ("
+	" wearable_id INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL,"
+	" type INTEGER NOT NULL,"
+	" wire BLOB NOT NULL,"
+	" received_us INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL,"
+	" mono_us INTEGER NOT NULL,"
+	" boot INTEGER,"
+	" PRIMARY KEY (wearable_id, seq)) WITHOUT ROWID;"
+	"INSERT INTO wearables (name, aggregated_seq)"
+	" SELECT wearable, (SELECT max(a.seq) FROM records_v2 a"
+	"  WHERE a.wearable = r.wearable AND a.aggregated != 0 AND a.seq <"
+	"  ifnull((SELECT min(u.seq) FROM records_v2 u"
+	"   WHERE u.wearable = r.wearable AND u.aggregated = 0), 4294967296))"
+	" FROM records_v2 r GROUP BY wearable ORDER BY min(id);"
+	"INSERT INTO boots (boot_id) SELECT boot_id FROM records_v2"
+	" WHERE boot_id IS NOT NULL GROUP BY boot_id ORDER BY min(id);"
+	"INSERT INTO records (wearable_id, seq, type, wire, received_us, flags, mono_us, boot)"
+	" SELECT w.id, r.seq, r.type, r.wire, r.received_us, r.clock_synced != 0, r.mono_us, b.id"
+	" FROM records_v2 r JOIN wearables w ON w.name = r.wearable"
+	" LEFT JOIN boots b ON b.boot_id = r.boot_id ORDER BY w.id, r.seq;"
+	"DROP TABLE records_v2;",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == GW_STORE_SCHEMA_VERSION);
 
@@ -166,7 +225,7 @@ enum wclass {
 	W_ORDINARY,	/* refused at the budget */
 	W_FREE,		/* updates and deletes: never refused */
 	W_SHED,		/* enforce_budget's deletes: may also use the reserve */
-	W_CRITICAL,	/* refused at budget + reserve; may use the reserve */
+	W_CRITICAL,	/* never refused by the budget; may use the reserve */
 };
 
 struct gw_store {
@@ -489,16 +548,17 @@ static bool reserve_drop(GwStore *s)
 
 static gboolean write_begin(GwStore *s, enum wclass wc, const char *what, GError **error)
 {
-	if (s->budget && (wc == W_ORDINARY || wc == W_CRITICAL)) {
+	/* The budget is a policy for telemetry. Critical writes (pain,
+	 * alerts, audit) are never refused by it, however far over it the
+	 * store is (a budget lowered by a config change, a backlog): only a
+	 * real full disk stops them, and then the reserve file goes first. */
+	if (s->budget && wc == W_ORDINARY) {
 		uint64_t size = gw_store_size(s);
-		uint64_t limit = s->budget + (wc == W_CRITICAL ? s->reserve : 0);
 
-		if (size >= limit) {
+		if (size >= s->budget) {
 			g_set_error(error, GW_STORE_ERROR, GW_STORE_ERROR_FULL,
-				    "store '%s': %s: %s (%" PRIu64 " of %" PRIu64 " bytes)",
-				    s->path, what, wc == W_CRITICAL ?
-				    "the disk budget and its reserve are used up" :
-				    "the disk budget is used up", size, limit);
+				    "store '%s': %s: the disk budget is used up (%" PRIu64 " of %"
+				    PRIu64 " bytes)", s->path, what, size, s->budget);
 			return FALSE;
 		}
 	}
@@ -854,8 +914,12 @@ static gboolean open_db(GwStore *s, bool *ret_corrupt, GError **error)
 		goto fail;
 	}
 
-	/* auto_vacuum only takes on a database without tables yet */
-	if (!exec_simple(s, "PRAGMA auto_vacuum = INCREMENTAL", "setting auto_vacuum", &e))
+	/* auto_vacuum and page_size only take on a database without tables
+	 * yet. Small pages: a commit rewrites every page it touches, and a
+	 * telemetry commit touches a few rows in many places, so bytes
+	 * written to the SD card scale with the page size (docs/performance.md) */
+	if (!exec_simple(s, "PRAGMA page_size = 1024", "setting page_size", &e) ||
+	    !exec_simple(s, "PRAGMA auto_vacuum = INCREMENTAL", "setting auto_vacuum", &e))
 		goto fail;
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
 	if (rc == SQLITE_OK)
@@ -942,12 +1006,79 @@ GwStore *gw_store_open(const struct gw_store_config *cfg, GError **error)
 
 /* ---- records and cursors ---- */
 
+/* records.flags */
+#define REC_CLOCK_SYNCED 1
+
+#define SEQ_MAX INT64_C(4294967295)
+#define SEQ_HALF INT64_C(2147483648)
+
 static gboolean valid_id(const char *what, const char *id, GError **error)
 {
 	if (id && *id)
 		return TRUE;
 	g_set_error(error, GW_STORE_ERROR, GW_STORE_ERROR_INVALID, "store: %s: no id", what);
 	return FALSE;
+}
+
+/* The wearable's row: *ret_id 0 if the store never held a record of it;
+ * *ret_has_wm says it has an aggregation watermark, *ret_wm. */
+static gboolean wearable_read(GwStore *s, const char *wearable, int64_t *ret_id,
+			      bool *ret_has_wm, uint32_t *ret_wm, GError **error)
+{
+	g_autoptr(StoreQuery) st = query(s, "wearables: read",
+					 "SELECT id, aggregated_seq FROM wearables WHERE name = ?1",
+					 VALS(VT(wearable)), error);
+	int rc;
+
+	if (!st)
+		return FALSE;
+	*ret_id = 0;
+	*ret_has_wm = false;
+	*ret_wm = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret_id = sqlite3_column_int64(st, 0);
+		*ret_has_wm = sqlite3_column_type(st, 1) != SQLITE_NULL;
+		*ret_wm = (uint32_t) sqlite3_column_int64(st, 1);
+	} else if (rc != SQLITE_DONE) {
+		sql_error(s, error, rc, "wearables: read");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean wearable_id(GwStore *s, const char *wearable, int64_t *ret_id, GError **error)
+{
+	bool has_wm;
+	uint32_t wm;
+
+	return wearable_read(s, wearable, ret_id, &has_wm, &wm, error);
+}
+
+/* A row that only numbers a name (wearables, boots): written and logged
+ * like any other, but not counted by gw_store_uncommitted(). */
+static gboolean name_row_add(GwStore *s, const char *what, const char *sql, const char *name,
+			     int64_t *ret_id, GError **error)
+{
+	int changes = 0;
+
+	if (!write_sql(s, what, sql, VALS(VT(name)), &changes, error))
+		return FALSE;
+	s->pending_rows -= (uint64_t) changes;
+	*ret_id = sqlite3_last_insert_rowid(s->db);
+	return TRUE;
+}
+
+/* The number of a boot id, its row made if missing. */
+static gboolean boot_ref(GwStore *s, const char *boot_id, int64_t *ret_id, GError **error)
+{
+	if (!query_int(s, "boots: lookup", "SELECT id FROM boots WHERE boot_id = ?1",
+		       VALS(VT(boot_id)), 0, ret_id, error))
+		return FALSE;
+	if (*ret_id)
+		return TRUE;
+	return name_row_add(s, "boots: add", "INSERT INTO boots (boot_id) VALUES (?1)", boot_id,
+			    ret_id, error);
 }
 
 static gboolean cursor_read(GwStore *s, const char *wearable, bool *ret_has,
@@ -963,13 +1094,17 @@ static gboolean cursor_read(GwStore *s, const char *wearable, bool *ret_has,
 	return TRUE;
 }
 
-static gboolean held(GwStore *s, const char *wearable, uint32_t seq, bool *ret, GError **error)
+/* wid: the wearable's id, 0 for none (then nothing is held) */
+static gboolean held(GwStore *s, int64_t wid, uint32_t seq, bool *ret, GError **error)
 {
-	int64_t v;
+	int64_t v = 0;
 
+	*ret = false;
+	if (!wid)
+		return TRUE;
 	if (!query_int(s, "records: lookup",
-		       "SELECT 1 FROM records WHERE wearable = ?1 AND seq = ?2",
-		       VALS(VT(wearable), VI(seq)), 0, &v, error))
+		       "SELECT 1 FROM records WHERE wearable_id = ?1 AND seq = ?2",
+		       VALS(VI(wid), VI(seq)), 0, &v, error))
 		return FALSE;
 	*ret = v == 1;
 	return TRUE;
@@ -978,8 +1113,8 @@ static gboolean held(GwStore *s, const char *wearable, uint32_t seq, bool *ret, 
 /* With move: the cursor goes to seq if that is after it. Then it extends
  * over seq + 1, + 2, ... as long as they are held. A wearable without a
  * cursor extends from 0: its seqs start at 1 (protocol 1.8). */
-static gboolean cursor_update(GwStore *s, const char *wearable, bool move, uint32_t seq,
-			      GError **error)
+static gboolean cursor_update(GwStore *s, const char *wearable, int64_t wid, bool move,
+			      uint32_t seq, GError **error)
 {
 	bool has, changed = false, next = false;
 	uint32_t cur, start;
@@ -992,7 +1127,7 @@ static gboolean cursor_update(GwStore *s, const char *wearable, bool move, uint3
 	}
 	start = has ? cur : 0;
 	for (uint32_t c = start;; c++) {
-		if (!held(s, wearable, c + 1, &next, error))
+		if (!held(s, wid, c + 1, &next, error))
 			return FALSE;
 		if (!next || c + 1 == start)
 			break;
@@ -1018,11 +1153,13 @@ struct add_ctx {
 static gboolean add_fn(GwStore *s, void *data, GError **error)
 {
 	struct add_ctx *c = data;
-	bool has;
-	uint32_t cur;
+	int64_t wid, boot = 0;
+	bool has, has_wm, lower = false;
+	uint32_t cur, wm;
 
 	c->added = 0;
-	if (!cursor_read(s, c->wearable, &has, &cur, error))
+	if (!cursor_read(s, c->wearable, &has, &cur, error) ||
+	    !wearable_read(s, c->wearable, &wid, &has_wm, &wm, error))
 		return FALSE;
 	for (size_t i = 0; i < c->n; i++) {
 		const struct wb_record *r = &c->recs[i];
@@ -1041,19 +1178,38 @@ static gboolean add_fn(GwStore *s, void *data, GError **error)
 				    r->seq, c->wearable, wb_strerror((int) len));
 			return FALSE;
 		}
+		/* the small rows the records refer to, made with the first
+		 * record that needs them */
+		if (!wid && !name_row_add(s, "wearables: add",
+					  "INSERT INTO wearables (name) VALUES (?1)", c->wearable,
+					  &wid, error))
+			return FALSE;
+		if (!boot && c->stamp->boot_id && !boot_ref(s, c->stamp->boot_id, &boot, error))
+			return FALSE;
 		if (!write_sql(s, "records: insert",
-			       "INSERT OR IGNORE INTO records (wearable, seq, type, version, time,"
-			       " time_quality, wire, received_us, clock_synced, mono_us, boot_id)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-			       VALS(VT(c->wearable), VI(r->seq), VI(r->type), VI(r->version),
-				    VI(r->time), VI(r->time_quality), VB(wire, (size_t) len),
-				    VI(c->stamp->received_us), VI(c->stamp->clock_synced),
-				    VI(c->stamp->mono_us), VT(c->stamp->boot_id)),
+			       "INSERT OR IGNORE INTO records (wearable_id, seq, type, wire,"
+			       " received_us, flags, mono_us, boot)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			       VALS(VI(wid), VI(r->seq), VI(r->type), VB(wire, (size_t) len),
+				    VI(c->stamp->received_us),
+				    VI(c->stamp->clock_synced ? REC_CLOCK_SYNCED : 0),
+				    VI(c->stamp->mono_us), boot ? VI(boot) : VT(NULL)),
 			       &changes, error))
 			return FALSE;
 		c->added += changes;
+		/* stored after its range was marked (history behind live
+		 * records): not aggregated, so the watermark goes back to
+		 * just before it */
+		if (changes && has_wm && !wb_seq_after(r->seq, wm)) {
+			wm = r->seq - 1;
+			lower = true;
+		}
 	}
-	return cursor_update(s, c->wearable, false, 0, error);
+	if (lower && !write_sql(s, "records: watermark back",
+				"UPDATE wearables SET aggregated_seq = ?2 WHERE id = ?1",
+				VALS(VI(wid), VI(wm)), NULL, error))
+		return FALSE;
+	return cursor_update(s, c->wearable, wid, false, 0, error);
 }
 
 int gw_store_add_records(GwStore *s, const char *wearable, const struct wb_record *recs,
@@ -1094,17 +1250,22 @@ int gw_store_add_records(GwStore *s, const char *wearable, const struct wb_recor
 
 gboolean gw_store_has_record(GwStore *s, const char *wearable, uint32_t seq)
 {
+	int64_t wid = 0;
 	bool ret = false;
 
-	return wearable && held(s, wearable, seq, &ret, NULL) && ret;
+	return wearable && wearable_id(s, wearable, &wid, NULL) &&
+	       held(s, wid, seq, &ret, NULL) && ret;
 }
 
 uint64_t gw_store_record_count(GwStore *s, const char *wearable)
 {
 	int64_t v = 0;
 
+	if (!wearable)
+		return (uint64_t) scalar_int(s, "SELECT count(*) FROM records");
 	if (!query_int(s, "records: count",
-		       "SELECT count(*) FROM records WHERE ?1 IS NULL OR wearable = ?1",
+		       "SELECT count(*) FROM records"
+		       " WHERE wearable_id = (SELECT id FROM wearables WHERE name = ?1)",
 		       VALS(VT(wearable)), 0, &v, NULL))
 		return 0;
 	return (uint64_t) v;
@@ -1129,8 +1290,10 @@ struct cursor_ctx {
 static gboolean cursor_fn(GwStore *s, void *data, GError **error)
 {
 	struct cursor_ctx *c = data;
+	int64_t wid;
 
-	return cursor_update(s, c->wearable, true, c->seq, error);
+	return wearable_id(s, c->wearable, &wid, error) &&
+	       cursor_update(s, c->wearable, wid, true, c->seq, error);
 }
 
 gboolean gw_store_advance_cursor(GwStore *s, const char *wearable, uint32_t seq,
@@ -1143,68 +1306,124 @@ gboolean gw_store_advance_cursor(GwStore *s, const char *wearable, uint32_t seq,
 	return run_write(s, W_FREE, "cursors: advance", cursor_fn, &c, error);
 }
 
+/* One page of foreach_unaggregated: up to max records of wid with seq in
+ * lo..hi (plain integers), in seq order, appended to recs; *last is the
+ * last seq read. */
+static gboolean unaggregated_page(GwStore *s, const char *wearable, int64_t wid,
+				  int64_t lo, int64_t hi, guint max, GArray *recs,
+				  GPtrArray *strs, int64_t *last, GError **error)
+{
+	g_autoptr(StoreQuery) st = NULL;
+	const char *boot_copy = NULL;
+	int rc;
+
+	if (lo > hi || !max)
+		return TRUE;
+	st = query(s, "records: unaggregated",
+		   "SELECT r.seq, r.wire, r.received_us, r.flags, r.mono_us, b.boot_id"
+		   " FROM records r LEFT JOIN boots b ON b.id = r.boot"
+		   " WHERE r.wearable_id = ?1 AND r.seq BETWEEN ?2 AND ?3 ORDER BY r.seq LIMIT ?4",
+		   VALS(VI(wid), VI(lo), VI(hi), VI(max)), error);
+	if (!st)
+		return FALSE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct gw_store_record r = { 0 };
+		int64_t seq = sqlite3_column_int64(st, 0);
+		const void *wire = sqlite3_column_blob(st, 1);
+		size_t len = (size_t) sqlite3_column_bytes(st, 1);
+		const char *boot = (const char *) sqlite3_column_text(st, 5);
+		size_t used = 0;
+		int d;
+
+		d = wire ? wb_record_decode(wire, len, &r.rec, &used, NULL) : -EMSGSIZE;
+		if (d < 0 || used != len || r.rec.seq != (uint32_t) seq) {
+			g_set_error(error, GW_STORE_ERROR, GW_STORE_ERROR_CORRUPT,
+				    "store '%s': records: %s seq %" PRId64
+				    ": the stored record does not decode: %s", s->path,
+				    wearable, seq, d < 0 ? wb_strerror(d) : "length or seq");
+			return FALSE;
+		}
+		*last = seq;
+		r.stamp.received_us = sqlite3_column_int64(st, 2);
+		r.stamp.clock_synced = (sqlite3_column_int64(st, 3) & REC_CLOCK_SYNCED) != 0;
+		r.stamp.mono_us = sqlite3_column_int64(st, 4);
+		if (boot) {
+			/* one copy for a run of records of the same boot */
+			if (!boot_copy || strcmp(boot_copy, boot) != 0) {
+				char *b = g_strdup(boot);
+
+				g_ptr_array_add(strs, b);
+				boot_copy = b;
+			}
+			r.stamp.boot_id = boot_copy;
+		}
+		g_array_append_val(recs, r);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(s, error, rc, "records: unaggregated");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The records after the watermark: for a watermark wm, the seqs after it
+ * in serial order (wm + 1 .. wm + 2^31 - 1, modulo 2^32) in that order;
+ * without one, every seq in plain integer order. Read a page at a time,
+ * the statement reset before the callbacks (fn may write to the store);
+ * each page starts after the last record passed, or after the watermark
+ * if fn moved it further. */
 gboolean gw_store_foreach_unaggregated(GwStore *s, const char *wearable,
 				       void (*fn)(const struct gw_store_record *r,
 						  void *user_data),
 				       void *user_data, GError **error)
 {
-	int64_t after = -1;
-	bool more = true;
+	int64_t wid, end, pos;
+	bool has_wm, serial;
+	uint32_t wm;
 
-	if (!valid_id("records", wearable, error))
+	if (!valid_id("records", wearable, error) ||
+	    !wearable_read(s, wearable, &wid, &has_wm, &wm, error))
 		return FALSE;
-	/* a page at a time, the statement reset before the callbacks: fn
-	 * may write to the store */
-	while (more) {
+	if (!wid)
+		return TRUE;
+	/* pos: the last seq passed, -1 for none; end: the last seq to read */
+	serial = has_wm;
+	pos = has_wm ? (int64_t) wm : -1;
+	end = has_wm ? (int64_t) (uint32_t) (wm + (uint32_t) (SEQ_HALF - 1)) : SEQ_MAX;
+	for (bool first = true;; first = false) {
 		g_autoptr(GArray) recs = g_array_new(FALSE, FALSE, sizeof(struct gw_store_record));
 		g_autoptr(GPtrArray) strs = g_ptr_array_new_with_free_func(g_free);
-		g_autoptr(StoreQuery) st = NULL;
-		int rc;
+		int64_t last = pos;
 
-		st = query(s, "records: unaggregated",
-			   "SELECT seq, wire, received_us, clock_synced, mono_us, boot_id"
-			   " FROM records WHERE wearable = ?1 AND aggregated = 0 AND seq > ?2"
-			   " ORDER BY seq LIMIT ?3",
-			   VALS(VT(wearable), VI(after), VI(FOREACH_PAGE)), error);
-		if (!st)
-			return FALSE;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct gw_store_record r = { 0 };
-			const void *wire = sqlite3_column_blob(st, 1);
-			size_t len = (size_t) sqlite3_column_bytes(st, 1);
-			const char *boot = (const char *) sqlite3_column_text(st, 5);
-			size_t used = 0;
-			int d;
+		if (!first) {
+			int64_t id;
 
-			after = sqlite3_column_int64(st, 0);
-			d = wire ? wb_record_decode(wire, len, &r.rec, &used, NULL) : -EMSGSIZE;
-			if (d < 0 || used != len || r.rec.seq != (uint32_t) after) {
-				g_set_error(error, GW_STORE_ERROR, GW_STORE_ERROR_CORRUPT,
-					    "store '%s': records: %s seq %" PRId64
-					    ": the stored record does not decode: %s", s->path,
-					    wearable, after,
-					    d < 0 ? wb_strerror(d) : "length or seq");
+			if (!wearable_read(s, wearable, &id, &has_wm, &wm, error))
 				return FALSE;
-			}
-			r.stamp.received_us = sqlite3_column_int64(st, 2);
-			r.stamp.clock_synced = sqlite3_column_int64(st, 3) != 0;
-			r.stamp.mono_us = sqlite3_column_int64(st, 4);
-			if (boot) {
-				char *b = g_strdup(boot);
-
-				g_ptr_array_add(strs, b);
-				r.stamp.boot_id = b;
-			}
-			g_array_append_val(recs, r);
+			if (has_wm && (serial ? wb_seq_after(wm, (uint32_t) pos) &&
+						!wb_seq_after(wm, (uint32_t) end) :
+					       (int64_t) wm > pos))
+				pos = last = wm;
 		}
-		if (rc != SQLITE_DONE) {
-			sql_error(s, error, rc, "records: unaggregated");
-			return FALSE;
+		if (serial && pos == end)
+			break;
+		if (!serial || pos < end) {
+			if (!unaggregated_page(s, wearable, wid, pos + 1, end, FOREACH_PAGE, recs,
+					       strs, &last, error))
+				return FALSE;
+		} else {
+			/* the window wraps through 0 */
+			if (!unaggregated_page(s, wearable, wid, pos + 1, SEQ_MAX, FOREACH_PAGE,
+					       recs, strs, &last, error) ||
+			    !unaggregated_page(s, wearable, wid, 0, end,
+					       FOREACH_PAGE - recs->len, recs, strs, &last, error))
+				return FALSE;
 		}
-		g_clear_pointer(&st, query_done);
-		more = recs->len == FOREACH_PAGE;
+		pos = last;
 		for (guint i = 0; i < recs->len; i++)
 			fn(&g_array_index(recs, struct gw_store_record, i), user_data);
+		if (recs->len < FOREACH_PAGE)
+			break;
 	}
 	return TRUE;
 }
@@ -1217,14 +1436,18 @@ struct mark_ctx {
 static gboolean mark_fn(GwStore *s, void *data, GError **error)
 {
 	struct mark_ctx *c = data;
+	int64_t wid;
+	bool has_wm;
+	uint32_t wm;
 
-	/* first > last numerically: the range wraps through 0 */
+	if (!wearable_read(s, c->wearable, &wid, &has_wm, &wm, error))
+		return FALSE;
+	/* never held a record: no watermark to move; never backwards */
+	if (!wid || (has_wm && !wb_seq_after(c->last, wm)))
+		return TRUE;
 	return write_sql(s, "records: mark aggregated",
-			 "UPDATE records SET aggregated = 1"
-			 " WHERE wearable = ?1 AND aggregated = 0 AND"
-			 " CASE WHEN ?2 <= ?3 THEN seq BETWEEN ?2 AND ?3"
-			 " ELSE seq >= ?2 OR seq <= ?3 END",
-			 VALS(VT(c->wearable), VI(c->first), VI(c->last)), NULL, error);
+			 "UPDATE wearables SET aggregated_seq = ?2 WHERE id = ?1",
+			 VALS(VI(wid), VI(c->last)), NULL, error);
 }
 
 gboolean gw_store_mark_aggregated(GwStore *s, const char *wearable, uint32_t first,
@@ -1247,7 +1470,8 @@ GPtrArray *gw_store_wearables(GwStore *s)
 {
 	GPtrArray *ret = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(StoreQuery) st = query(s, "wearables",
-					 "SELECT wearable FROM records UNION"
+					 "SELECT name FROM wearables w WHERE EXISTS"
+					 " (SELECT 1 FROM records WHERE wearable_id = w.id) UNION"
 					 " SELECT wearable FROM cursors UNION"
 					 " SELECT wearable FROM device_state ORDER BY 1",
 					 NULL, 0, NULL);
@@ -1786,24 +2010,127 @@ static gboolean compact(GwStore *s, GError **error)
 
 struct shed_ctx {
 	const char *what;
-	const char *sql;
-	int n;
+	write_fn fn;
+	int n;			/* rows the last batch deleted */
 };
 
-static gboolean shed_fn(GwStore *s, void *data, GError **error)
+/* The oldest telemetry in the outbox. */
+static gboolean telemetry_shed_fn(GwStore *s, void *data, GError **error)
 {
 	struct shed_ctx *c = data;
 
-	return write_sql(s, c->what, c->sql, VALS(VI(SHED_BATCH)), &c->n, error);
+	G_STATIC_ASSERT(GW_PRIO_TELEMETRY == 0);
+	return write_sql(s, c->what, "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+			 " WHERE priority = 0 ORDER BY id LIMIT ?1)",
+			 VALS(VI(SHED_BATCH)), &c->n, error);
 }
 
-/* Deletes with c's statement, a batch at a time, until the pages in use
+struct shed_bound {
+	int64_t wid;
+	int64_t seq;		/* min(watermark, cursor), serial order */
+};
+
+struct shed_pick {
+	int64_t wid;
+	int64_t lo, hi;		/* the seqs to shed from, oldest first */
+	int64_t boot, mono_us;	/* when the oldest of them was received */
+};
+
+/* Raw records already aggregated: a wearable's seqs up to its watermark,
+ * never past its cursor (the cursor's run of seqs stays proven by rows),
+ * oldest first in serial order; never a pain report. A batch takes the
+ * oldest of one wearable: the one whose oldest sheddable record was
+ * received first (boot, then CLOCK_MONOTONIC: wall-clock steps do not
+ * reorder it; ties by the wearable first stored). */
+static gboolean records_shed_fn(GwStore *s, void *data, GError **error)
+{
+	struct shed_ctx *c = data;
+	g_autoptr(GArray) bounds = g_array_new(FALSE, FALSE, sizeof(struct shed_bound));
+	g_autoptr(StoreQuery) st = NULL;
+	struct shed_pick best = { 0 };
+	int rc;
+
+	G_STATIC_ASSERT(WB_RECORD_PAIN == 3);
+	c->n = 0;
+	st = query(s, c->what, "SELECT w.id, w.aggregated_seq, c.seq FROM wearables w"
+		   " JOIN cursors c ON c.wearable = w.name"
+		   " WHERE w.aggregated_seq IS NOT NULL ORDER BY w.id", NULL, 0, error);
+	if (!st)
+		return FALSE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint32_t wm = (uint32_t) sqlite3_column_int64(st, 1);
+		uint32_t cur = (uint32_t) sqlite3_column_int64(st, 2);
+		struct shed_bound b = {
+			.wid = sqlite3_column_int64(st, 0), .seq = wb_seq_after(wm, cur) ? cur : wm,
+		};
+
+		g_array_append_val(bounds, b);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(s, error, rc, c->what);
+		return FALSE;
+	}
+	g_clear_pointer(&st, query_done);
+
+	for (guint i = 0; i < bounds->len; i++) {
+		const struct shed_bound *b = &g_array_index(bounds, struct shed_bound, i);
+		/* up to the bound in serial order: bound - 2^31 + 1 .. bound,
+		 * the part before 0 first if it wraps */
+		int64_t ranges[2][2] = {
+			{ b->seq - SEQ_HALF + 1, b->seq }, { 1, 0 },
+		};
+
+		if (ranges[0][0] < 0) {
+			ranges[1][0] = 0;
+			ranges[1][1] = b->seq;
+			ranges[0][0] += SEQ_MAX + 1;
+			ranges[0][1] = SEQ_MAX;
+		}
+		for (int r = 0; r < 2; r++) {
+			g_autoptr(StoreQuery) q = NULL;
+			int64_t boot, mono;
+
+			if (ranges[r][0] > ranges[r][1])
+				continue;
+			q = query(s, c->what, "SELECT ifnull(boot, 0), mono_us FROM records"
+				  " WHERE wearable_id = ?1 AND seq BETWEEN ?2 AND ?3 AND type != 3"
+				  " ORDER BY seq LIMIT 1",
+				  VALS(VI(b->wid), VI(ranges[r][0]), VI(ranges[r][1])), error);
+			if (!q)
+				return FALSE;
+			rc = sqlite3_step(q);
+			if (rc == SQLITE_DONE)
+				continue;
+			if (rc != SQLITE_ROW) {
+				sql_error(s, error, rc, c->what);
+				return FALSE;
+			}
+			boot = sqlite3_column_int64(q, 0);
+			mono = sqlite3_column_int64(q, 1);
+			if (!best.wid || boot < best.boot || (boot == best.boot && mono < best.mono_us))
+				best = (struct shed_pick) {
+					.wid = b->wid, .lo = ranges[r][0], .hi = ranges[r][1],
+					.boot = boot, .mono_us = mono,
+				};
+			break;
+		}
+	}
+	if (!best.wid)
+		return TRUE;
+	return write_sql(s, c->what,
+			 "DELETE FROM records WHERE wearable_id = ?1 AND seq IN (SELECT seq"
+			 " FROM records WHERE wearable_id = ?1 AND seq BETWEEN ?2 AND ?3"
+			 " AND type != 3 ORDER BY seq LIMIT ?4)",
+			 VALS(VI(best.wid), VI(best.lo), VI(best.hi), VI(SHED_BATCH)), &c->n, error);
+}
+
+/* Deletes with c's function, a batch at a time, until the pages in use
  * are at most low or nothing is left to delete; then commits. */
 static gboolean shed(GwStore *s, struct shed_ctx *c, uint64_t low, uint64_t *count,
 		     GError **error)
 {
 	while (used_bytes(s) > low) {
-		if (!run_write(s, W_SHED, c->what, shed_fn, c, error))
+		if (!run_write(s, W_SHED, c->what, c->fn, c, error))
 			return FALSE;
 		if (c->n == 0)
 			break;
@@ -1814,27 +2141,12 @@ static gboolean shed(GwStore *s, struct shed_ctx *c, uint64_t low, uint64_t *cou
 
 gboolean gw_store_enforce_budget(GwStore *s, struct gw_store_shed *ret, GError **error)
 {
-	/* raw records already in a published window, never a pain report,
-	 * and never past the cursor: the cursor's run of seqs stays proven
-	 * by rows (serial order: cursor - seq < 2^31) */
-	struct shed_ctx records = {
-		.what = "records: shed",
-		.sql = "DELETE FROM records WHERE id IN (SELECT r.id FROM records r"
-		       " JOIN cursors c ON c.wearable = r.wearable"
-		       " WHERE r.aggregated = 1 AND r.type != 3"
-		       " AND ((c.seq - r.seq) & 4294967295) < 2147483648"
-		       " ORDER BY r.id LIMIT ?1)",
-	};
-	struct shed_ctx telemetry = {
-		.what = "outbox: shed",
-		.sql = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
-		       " WHERE priority = 0 ORDER BY id LIMIT ?1)",
-	};
+	struct shed_ctx records = { .what = "records: shed", .fn = records_shed_fn };
+	struct shed_ctx telemetry = { .what = "outbox: shed", .fn = telemetry_shed_fn };
 	struct gw_store_shed done = { 0 };
 	uint64_t low = s->budget - s->budget / 10;
 	gboolean ok = TRUE;
 
-	G_STATIC_ASSERT(WB_RECORD_PAIN == 3 && GW_PRIO_TELEMETRY == 0);
 	if (!gw_store_commit(s, error))
 		return FALSE;
 	if (s->budget) {

@@ -22,8 +22,10 @@
  * verified history report) and extends from there.
  *
  * Disk. A budget (bytes of database and WAL) is enforced by
- * gw_store_enforce_budget(): raw records already aggregated go first, then
- * the oldest telemetry in the outbox; never pain reports, alerts or audit.
+ * gw_store_enforce_budget(): raw records already aggregated (up to the
+ * aggregation watermark, never past the cursor) go first, oldest first,
+ * then the oldest telemetry in the outbox; never pain reports, alerts or
+ * audit.
  * Ordinary writes fail with GW_STORE_ERROR_FULL at the budget (the caller
  * holds back: a wearable keeps what it was not told to delete). Critical
  * writes (pain reports, alerts, audit, their outbox messages) may use a
@@ -58,7 +60,7 @@ enum gw_store_error {
 };
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define GW_STORE_SCHEMA_VERSION 2
+#define GW_STORE_SCHEMA_VERSION 3
 
 struct gw_store_config {
 	const char *path;		/* the database file */
@@ -120,14 +122,26 @@ struct gw_store_record {
 	struct gw_store_stamp stamp;	/* boot_id points into the store's
 					 * buffer, valid during the callback */
 };
-/* Calls fn for each record of the wearable not yet marked aggregated, in
- * seq order (for the aggregator after a restart). */
+/* Calls fn for each record of the wearable after its aggregation
+ * watermark (see gw_store_mark_aggregated; every record while it has
+ * none), in seq order: serial order from the watermark, plain integer
+ * order without one (for the aggregator after a restart). fn may write to
+ * the store; records it marks aggregated meanwhile are skipped from the
+ * next page (256 records) on. */
 gboolean gw_store_foreach_unaggregated(GwStore *store, const char *wearable,
 				       void (*fn)(const struct gw_store_record *r,
 						  void *user_data),
 				       void *user_data, GError **error);
-/* Marks the wearable's records with seq first..last (serial order)
- * aggregated: their windows are published, the raw rows may be shed. */
+/* Marks the wearable's records up to last aggregated: their windows are
+ * published, the raw rows may be shed. One watermark per wearable moves
+ * forward to last (serial order, never back), so every record up to it
+ * counts as aggregated, including any before first. first is accepted for
+ * API compatibility and only checked (last must not be before it); a
+ * range ending at or before the watermark changes nothing, and so does a
+ * wearable the store never held a record of. A record added later at or
+ * before the watermark (history synced after the live records past it
+ * were aggregated) moves the watermark back to just before it: it is not
+ * aggregated until marked again. */
 gboolean gw_store_mark_aggregated(GwStore *store, const char *wearable,
 				  uint32_t first, uint32_t last, GError **error);
 /* The wearables the store holds records or state for, sorted. */

@@ -297,7 +297,8 @@ def account(db, consumer, val):
     for _, _, p, _ in msgs:
         if kind_of(p) == "pain":
             pains.setdefault((p["wearable"], p["seq"]), set()).add(p["msg_id"])
-    stored = con.execute("SELECT wearable, seq FROM records WHERE type = 3").fetchall()
+    stored = con.execute("SELECT w.name, r.seq FROM records r JOIN wearables w ON w.id = r.wearable_id "
+                         "WHERE r.type = 3").fetchall()
     alias = {a.replace(":", ""): ALIASES[i] for i, a in enumerate(WEARABLES)}
     lost = [s for s in stored if (alias.get(s[0], s[0]), s[1]) not in pains]
     multi = [k for k, v in pains.items() if len(v) > 1]
@@ -307,7 +308,8 @@ def account(db, consumer, val):
     check(left == 0, "account: the outbox drained", f"{left} left")
     for w in WEARABLES:
         wid = w.replace(":", "")
-        seqs = [r[0] for r in con.execute("SELECT seq FROM records WHERE wearable = ? ORDER BY seq",
+        seqs = [r[0] for r in con.execute("SELECT r.seq FROM records r JOIN wearables w "
+                                          "ON w.id = r.wearable_id WHERE w.name = ? ORDER BY r.seq",
                                           (wid,))]
         cur = con.execute("SELECT seq FROM cursors WHERE wearable = ?", (wid,)).fetchone()
         below = [s for s in seqs if cur and s <= cur[0]]
