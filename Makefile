@@ -48,7 +48,7 @@ PROTO_CLINIC := proto/payload.c proto/topic.c
 
 # unit tests: name, sources, pkg-config modules
 TESTS := test-wearable test-payload test-journal test-link test-central \
-	test-bluez-parse test-sim test-bluez test-ble test-store test-aggregate test-uplink test-clock
+	test-bluez-parse test-sim test-bluez test-ble test-store test-aggregate test-uplink test-clock test-rules
 test-wearable_SRCS := tests/test-wearable.c tests/helpers.c $(PROTO_WEARABLE)
 test-wearable_PKGS := cmocka
 test-payload_SRCS := tests/test-payload.c $(PROTO_CLINIC)
@@ -76,6 +76,8 @@ test-aggregate_PKGS := cmocka glib-2.0
 test-uplink_SRCS := tests/test-uplink.c tests/fakes/broker.c gateway/uplink.c
 test-uplink_PKGS := cmocka gio-2.0 glib-2.0
 test-uplink_LIBS := -lpaho-mqtt3as
+test-rules_SRCS := tests/test-rules.c gateway/rules.c
+test-rules_PKGS := cmocka glib-2.0
 test-clock_SRCS := tests/test-clock.c gateway/clock.c
 test-clock_PKGS := cmocka glib-2.0
 # these start the fake bluetoothd of their own variant (../bin/)
@@ -83,8 +85,8 @@ TEST_DEPS_test-bluez := fake-bluetoothd
 TEST_DEPS_test-ble := fake-bluetoothd
 
 # programs
-PROGRAMS := rehablinkd rehablink-protodemo rehablink-sim fake-bluetoothd vm-central vm-gateway
-GATEWAY := gateway/gateway.c gateway/store.c gateway/aggregate.c gateway/uplink.c \
+PROGRAMS := rehablinkd rehablink-sim fake-bluetoothd vm-central vm-gateway
+GATEWAY := gateway/gateway.c gateway/store.c gateway/aggregate.c gateway/uplink.c gateway/rules.c \
 	gateway/clock.c gateway/ble.c gateway/central.c gateway/journal.c gateway/bluez.c \
 	gateway/bluez-parse.c $(BLE_CORE) $(PROTO_CLINIC)
 rehablinkd_SRCS := gateway/main.c $(GATEWAY)
@@ -100,8 +102,6 @@ vm-central_PKGS := gio-2.0
 vm-gateway_SRCS := tests/ble-vm/vm-gateway.c gateway/ble.c gateway/central.c \
 	gateway/journal.c gateway/bluez.c gateway/bluez-parse.c $(BLE_CORE)
 vm-gateway_PKGS := gio-2.0 glib-2.0
-rehablink-protodemo_SRCS := tests/demo/protodemo.c $(PROTO_WEARABLE) $(PROTO_CLINIC)
-rehablink-protodemo_PKGS := json-glib-1.0 glib-2.0
 
 # benchmarks
 BENCHES := bench-proto bench-dbus-ceiling bench-paho-ceiling bench-bluez-ingest bench-ble
@@ -248,6 +248,7 @@ check-fuzz: $(foreach f,$(FUZZERS),build/fuzz/fuzz-$(f))
 # mosquitto, a consumer that checks every message (tests/it/uplink-it.py)
 check-it: build/native/bin/rehablinkd build/native/bin/fake-bluetoothd
 	$(PYTHON) tests/it/uplink-it.py build/native/bin
+	$(PYTHON) tests/it/escalation-it.py build/native/bin
 
 # the real BlueZ stack (kernel Bluetooth, btvirt, bluetoothd 5.66) in a qemu
 # VM: rehablink-sim as the peripheral, a GDBus central on hci0
@@ -262,16 +263,15 @@ fuzz: deps
 	$(call run_fuzzers,$(FUZZ_SECONDS))
 
 # the demo is part of the check, so it cannot rot unseen
-check-demo: build/native/bin/rehablink-protodemo
-	@sh tests/demo/run.sh build/native/bin/rehablink-protodemo > build/demo.log 2>&1 \
+DEMO_BINS := build/native/bin/rehablinkd build/native/bin/fake-bluetoothd
+check-demo: $(DEMO_BINS)
+	@$(PYTHON) tests/demo/demo.py build/native/bin 45 > build/demo.log 2>&1 \
 		|| { cat build/demo.log; echo "check-demo: FAILED"; exit 1; }
-	@grep -qE '^ +2  patient/alert$$' build/demo.log && grep -q '"tier": "urgent"' build/demo.log \
-		|| { cat build/demo.log; echo "check-demo: no alert reached the clinic"; exit 1; }
 	@echo "check-demo: $$(grep -m1 'the clinic received' build/demo.log)"
 
 demo: deps
-	@$(MAKE) --no-print-directory build/native/bin/rehablink-protodemo
-	@sh tests/demo/run.sh build/native/bin/rehablink-protodemo
+	@$(MAKE) --no-print-directory $(DEMO_BINS)
+	@$(PYTHON) tests/demo/demo.py build/native/bin
 
 bench: deps
 	@$(MAKE) --no-print-directory $(foreach b,$(BENCHES),build/native/bin/$(b)) \

@@ -15,10 +15,11 @@
 #include "bluez.h"
 #include "bluez-parse.h"
 #include "payload.h"
+#include "rules.h"
 #include "store.h"
 #include "topic.h"
 
-#define DEFAULT_COMMIT_MS 60000
+#define DEFAULT_COMMIT_MS 300000
 #define DEFAULT_BACKLOG_RATE 1000
 #define DEFAULT_ALERT_SLOTS 4
 #define DEFAULT_STATUS_S 300
@@ -82,6 +83,22 @@ struct gw_gateway {
 
 	struct gw_gateway_stats st;
 	bool stopped;
+
+	/* escalation */
+	GwRules *rules;
+	char *fallback_command;
+	GHashTable *alert_rows;		/* outbox id -> struct alert_row */
+	GHashTable *pain_arrival;	/* alert_id -> mono us of the pain that raised it */
+	GArray *latencies;		/* int64 us */
+	int64_t clock_offset_us;	/* wall - monotonic, to see steps */
+	int64_t mono_pain_us;		/* the pain report being evaluated */
+	GHashTable *minutes;		/* "alias:minute" -> struct minute_ctx */
+	GTimeZone *tz_local;
+};
+
+struct alert_row {
+	char alert_id[GW_RULES_ID_MAX];
+	uint32_t notification;
 };
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -146,8 +163,8 @@ static int kind_prio(enum rl_topic_kind kind)
 }
 
 /* Queues a built payload (taking it). FALSE if the store refused it. */
-static gboolean enqueue(GwGateway *gw, enum rl_topic_kind kind, const char *wearable_alias,
-			const char *msg_id, char *payload, GError **error)
+static gboolean enqueue_id(GwGateway *gw, enum rl_topic_kind kind, const char *wearable_alias,
+			   const char *msg_id, char *payload, int64_t *ret_id, GError **error)
 {
 	struct rl_topic_ids ids = { gw->gateway_id, gw->patient_id, wearable_alias };
 	char topic[RL_TOPIC_BUF_SIZE];
@@ -176,9 +193,17 @@ static gboolean enqueue(GwGateway *gw, enum rl_topic_kind kind, const char *wear
 		return FALSE;
 	if (m.id <= gw->committed_id)
 		gw->committed_id = m.id - 1;	/* the first of this transaction */
+	if (ret_id)
+		*ret_id = m.id;
 	gw->st.messages_queued++;
 	gw->dirty = true;
 	return TRUE;
+}
+
+static gboolean enqueue(GwGateway *gw, enum rl_topic_kind kind, const char *wearable_alias,
+			const char *msg_id, char *payload, GError **error)
+{
+	return enqueue_id(gw, kind, wearable_alias, msg_id, payload, NULL, error);
 }
 
 static void enqueue_or_warn(GwGateway *gw, enum rl_topic_kind kind, const char *alias,
@@ -304,6 +329,289 @@ static void queue_pain(GwGateway *gw, struct wearable *w, const struct wb_record
 	gw->st.pain_reports++;
 }
 
+
+/* ---- escalation (gateway/rules.c decides; this carries out) ------------------ */
+
+static gboolean commit_idle_cb(gpointer ud);
+
+/* Alerts are committed at once, but never from inside GwBle's op (the
+ * links are told of commits from outside their callbacks): from an idle. */
+static void commit_soon(GwGateway *gw)
+{
+	g_idle_add_full(G_PRIORITY_HIGH, commit_idle_cb, gw, NULL);
+}
+
+static gboolean commit_idle_cb(gpointer ud)
+{
+	commit_now(ud);
+	return G_SOURCE_REMOVE;
+}
+
+static void rules_new_id(char *buf, size_t size, void *ud)
+{
+	g_autofree char *id = g_uuid_string_random();
+
+	(void)ud;
+	g_strlcpy(buf, id, size);
+}
+
+static gchar *build_alert(GwGateway *gw, const struct gw_rules_alert *a, const char *msg_id,
+			  GError **error)
+{
+	struct rl_alert al = { 0 };
+	struct rl_alert_trigger trig[GW_RULES_MAX_TRIGGERS];
+	g_autofree struct rl_pain_point *pts = g_new0(struct rl_pain_point,
+						      a->context.n_pain_24h + 1);
+	struct rl_alert_ack_info ack = { 0 };
+	struct rl_envelope env;
+
+	for (unsigned int i = 0; i < a->n_trigger && i < G_N_ELEMENTS(trig); i++) {
+		trig[i].name = a->trigger[i].name;
+		trig[i].value = a->trigger[i].value;
+	}
+	for (unsigned int i = 0; i < a->context.n_pain_24h; i++) {
+		pts[i].time_us = a->context.pain_24h[i].time_us;
+		pts[i].score = a->context.pain_24h[i].score;
+	}
+	al.alert_id = a->alert_id;
+	al.notification = a->notification;
+	al.rule = a->rule;
+	al.tier = (enum rl_alert_tier)a->tier;
+	al.state = (enum rl_alert_state)a->state;
+	al.raised_at_us = a->raised_at_us;
+	al.trigger = trig;
+	al.n_trigger = MIN(a->n_trigger, G_N_ELEMENTS(trig));
+	al.context.pain_24h = pts;
+	al.context.n_pain_24h = a->context.n_pain_24h;
+	al.context.flexed_s_2h = a->context.flexed_s_2h;
+	al.context.steps_today = a->context.steps_today;
+	al.context.steps_yesterday = a->context.steps_yesterday;
+	al.context.battery_pct = a->context.battery_pct;
+	al.context.data_age_s = a->context.data_age_s;
+	if (a->has_ack) {
+		ack.by = a->ack_by;
+		ack.at_us = a->ack_at_us;
+		ack.note = a->has_note ? a->ack_note : NULL;
+		al.ack = &ack;
+	}
+	env_init(gw, &env, msg_id, RL_TIME_NONE, own_quality(gw));
+	if (a->patient[0])
+		env.patient_id = a->patient;
+	return rl_payload_build_alert(&al, &env, error);
+}
+
+struct fallback_run {
+	GwGateway *gw;
+	char alert_id[GW_RULES_ID_MAX];
+};
+
+static void fallback_exited(GPid pid, gint wait_status, gpointer ud)
+{
+	struct fallback_run *run = ud;
+	g_autoptr(GError) error = NULL;
+	int status = g_spawn_check_wait_status(wait_status, &error) ? 0
+		     : (error && error->domain == G_SPAWN_EXIT_ERROR ? error->code : -ECHILD);
+
+	g_spawn_close_pid(pid);
+	g_message("alert %s: the local fallback ended with status %d", run->alert_id, status);
+	if (run->gw)
+		gw_rules_fallback_result(run->gw->rules, run->alert_id, status, wall_us());
+	g_free(run);
+}
+
+static void run_fallback(GwGateway *gw, const struct gw_rules_alert *a)
+{
+	struct fallback_run *run;
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) envp = g_get_environ();
+	const char *argv[] = { "/bin/sh", "-c", gw->fallback_command, NULL };
+	GPid pid;
+
+	gw->st.fallbacks_run++;
+	if (!gw->fallback_command) {
+		g_warning("alert %s: no fallback command configured ([escalation] fallback_command)",
+			  a->alert_id);
+		gw_rules_fallback_result(gw->rules, a->alert_id, -ENOENT, wall_us());
+		return;
+	}
+	envp = g_environ_setenv(envp, "REHABLINK_ALERT_ID", a->alert_id, TRUE);
+	envp = g_environ_setenv(envp, "REHABLINK_ALERT_RULE", a->rule, TRUE);
+	envp = g_environ_setenv(envp, "REHABLINK_ALERT_TIER", gw_rules_tier_name(a->tier), TRUE);
+	envp = g_environ_setenv(envp, "REHABLINK_GATEWAY", gw->gateway_id, TRUE);
+	if (!g_spawn_async(NULL, (char **)argv, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+			   &error)) {
+		g_warning("alert %s: the local fallback could not start: %s", a->alert_id,
+			  error->message);
+		gw_rules_fallback_result(gw->rules, a->alert_id, -ENOEXEC, wall_us());
+		return;
+	}
+	run = g_new0(struct fallback_run, 1);
+	run->gw = gw;
+	g_strlcpy(run->alert_id, a->alert_id, sizeof(run->alert_id));
+	g_child_watch_add(pid, fallback_exited, run);
+	g_message("alert %s (%s, %s): running the local fallback", a->alert_id, a->rule,
+		  gw_rules_tier_name(a->tier));
+}
+
+static void rules_event(const struct gw_rules_event *ev, void *ud)
+{
+	GwGateway *gw = ud;
+	const struct gw_rules_alert *a = ev->alert;
+	g_autoptr(GVariant) v = g_variant_ref_sink(gw_rules_alert_serialize(a));
+	g_autofree char *json = g_variant_print(v, TRUE);
+	struct gw_store_alert sa = { a->alert_id, a->rule, a->patient[0] ? a->patient : gw->patient_id,
+				     (int)a->tier, (int)a->state, a->raised_at_us, ev->at_us, json };
+	g_autoptr(GError) error = NULL;
+
+	if (!gw_store_alert_put(gw->store, &sa, &error) ||
+	    !gw_store_audit_append(gw->store, ev->at_us, a->alert_id,
+				   gw_rules_event_kind_name(ev->kind), ev->detail, &error))
+		g_warning("alert %s: %s", a->alert_id, error->message);
+	g_clear_error(&error);
+	g_message("alert %s: %s (%s)", a->alert_id, gw_rules_event_kind_name(ev->kind),
+		  ev->detail ? ev->detail : "");
+	if (ev->kind == GW_RULES_EV_RAISED)
+		gw->st.alerts_raised++;
+	if (ev->publish) {
+		g_autofree char *id = g_uuid_string_random();
+		struct alert_row *row = g_new0(struct alert_row, 1);
+		gchar *p = build_alert(gw, a, id, &error);
+		int64_t oid = 0;
+
+		if (!p || !enqueue_id(gw, RL_TOPIC_ALERT, NULL, id, p, &oid, &error)) {
+			g_warning("alert %s: not queued: %s", a->alert_id, error->message);
+			g_free(row);
+		} else {
+			g_strlcpy(row->alert_id, a->alert_id, sizeof(row->alert_id));
+			row->notification = a->notification;
+			g_hash_table_insert(gw->alert_rows, g_memdup2(&oid, sizeof(oid)), row);
+			gw->st.alert_notifications++;
+			if (gw->mono_pain_us && !g_hash_table_contains(gw->pain_arrival, a->alert_id))
+				g_hash_table_insert(gw->pain_arrival, g_strdup(a->alert_id),
+						    g_memdup2(&gw->mono_pain_us, sizeof(int64_t)));
+		}
+	}
+	if (ev->kind == GW_RULES_EV_FALLBACK_STARTED)
+		run_fallback(gw, a);
+	gw->dirty = true;
+	commit_soon(gw);
+}
+
+static const struct gw_rules_ops rules_ops = {
+	.new_id = rules_new_id,
+	.event = rules_event,
+};
+
+/* The outbox row of an alert notification was acknowledged by the broker. */
+static void alert_delivered(GwGateway *gw, int64_t oid)
+{
+	struct alert_row *row = g_hash_table_lookup(gw->alert_rows, &oid);
+	int64_t *arrival;
+
+	if (!row)
+		return;
+	arrival = g_hash_table_lookup(gw->pain_arrival, row->alert_id);
+	if (arrival) {
+		int64_t lat = g_get_monotonic_time() - *arrival;
+
+		g_array_append_val(gw->latencies, lat);
+		gw->st.escalations_timed++;
+		gw->st.escalation_us_sum += lat;
+		gw->st.escalation_us_max = MAX(gw->st.escalation_us_max, lat);
+		g_hash_table_remove(gw->pain_arrival, row->alert_id);
+	}
+	gw_rules_delivered(gw->rules, row->alert_id, row->notification, wall_us());
+	g_hash_table_remove(gw->alert_rows, &oid);
+}
+
+/* Steps and flexion per UTC minute, from the minute aggregates, for the
+ * alert context (steps today and yesterday, flexed time in the last 2 h). */
+struct minute_ctx {
+	int64_t steps;
+	int64_t flexed30_s;
+};
+
+static void context_minute(GwGateway *gw, const char *wearable, const struct rl_aggregate *a)
+{
+	g_autofree char *key = g_strdup_printf("%s:%" G_GINT64_FORMAT, wearable,
+					       a->start_us / G_USEC_PER_SEC);
+	struct minute_ctx *m = g_new0(struct minute_ctx, 1);
+
+	m->steps = a->steps;
+	m->flexed30_s = a->flexed_over_30_s;
+	g_hash_table_replace(gw->minutes, g_steal_pointer(&key), m);
+}
+
+static gboolean minute_old(gpointer key, gpointer value, gpointer ud)
+{
+	const char *colon = strrchr(key, ':');
+	int64_t cutoff = *(const int64_t *)ud;
+
+	(void)value;
+	return colon && g_ascii_strtoll(colon + 1, NULL, 10) < cutoff;
+}
+
+static void context_update(GwGateway *gw, int64_t now_us)
+{
+	g_autoptr(GDateTime) now = g_date_time_new_from_unix_utc(now_us / G_USEC_PER_SEC);
+	g_autoptr(GDateTime) local = g_date_time_to_timezone(now, gw->cfg.agg.tz ? gw->cfg.agg.tz
+										   : gw->tz_local);
+	g_autoptr(GDateTime) midnight = g_date_time_new(g_date_time_get_timezone(local),
+							g_date_time_get_year(local),
+							g_date_time_get_month(local),
+							g_date_time_get_day_of_month(local), 0, 0, 0);
+	g_autoptr(GDateTime) yday = g_date_time_add_days(midnight, -1);
+	int64_t today_s = g_date_time_to_unix(midnight), yday_s = g_date_time_to_unix(yday);
+	int64_t now_s = now_us / G_USEC_PER_SEC, cutoff = yday_s - 3600;
+	struct gw_rules_context ctx;
+	GHashTableIter it;
+	gpointer k, v;
+
+	gw_rules_context_init(&ctx);
+	ctx.steps_today = ctx.steps_yesterday = ctx.flexed_s_2h = 0;
+	g_hash_table_foreach_remove(gw->minutes, minute_old, &cutoff);
+	g_hash_table_iter_init(&it, gw->minutes);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		const struct minute_ctx *m = v;
+		int64_t t = g_ascii_strtoll(strrchr(k, ':') + 1, NULL, 10);
+
+		if (t >= today_s)
+			ctx.steps_today += m->steps;
+		else if (t >= yday_s)
+			ctx.steps_yesterday += m->steps;
+		if (t >= now_s - 7200 && t < now_s)
+			ctx.flexed_s_2h += m->flexed30_s;
+	}
+	ctx.flexed_s_2h = MIN(ctx.flexed_s_2h, 7200);
+	if (gw->cfg.agg.have_surgery_date) {
+		GDate *d0 = g_date_new_dmy((GDateDay)gw->cfg.agg.surgery_day,
+					   (GDateMonth)gw->cfg.agg.surgery_month,
+					   (GDateYear)gw->cfg.agg.surgery_year);
+		GDate *d1 = g_date_new_dmy((GDateDay)g_date_time_get_day_of_month(local),
+					   (GDateMonth)g_date_time_get_month(local),
+					   (GDateYear)g_date_time_get_year(local));
+		int days = g_date_days_between(d0, d1);
+
+		ctx.post_op_day = days >= 0 && days <= 3650 ? days : GW_RULES_NONE;
+		g_date_free(d0);
+		g_date_free(d1);
+	}
+	gw_rules_context_set(gw->rules, gw->patient_id, &ctx);
+}
+
+static void restore_alert_cb(const struct gw_store_alert *sa, void *ud)
+{
+	GwGateway *gw = ud;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) v = g_variant_parse(NULL, sa->json ? sa->json : "", NULL, NULL, &error);
+	struct gw_rules_alert *a = g_new0(struct gw_rules_alert, 1);
+
+	if (!v || !gw_rules_alert_deserialize(v, a, &error) ||
+	    !gw_rules_restore(gw->rules, a, wall_us(), &error))
+		g_warning("alert %s: not restored: %s", sa->alert_id, error->message);
+	g_free(a);
+}
+
 /* ---- aggregation ------------------------------------------------------------ */
 
 static char *agg_values(const struct gw_agg_window *win)
@@ -367,6 +675,8 @@ static void agg_emit(const struct gw_agg_window *win, void *user_data)
 		return;
 	}
 	gw->st.aggregates_queued++;
+	if (win->kind == GW_AGG_MINUTE)
+		context_minute(gw, w->alias, &day.agg);
 mark:
 	if (win->kind == GW_AGG_DAY && !gw_store_mark_aggregated(gw->store, w->id, win->first_seq,
 							       win->last_seq, &error))
@@ -418,6 +728,21 @@ static void replay(GwGateway *gw)
 
 /* ---- the BLE sink ------------------------------------------------------------ */
 
+static void escalate_pain(GwGateway *gw, struct wearable *w, const struct wb_record *r,
+			  int64_t now)
+{
+	enum rl_time_quality q;
+	int64_t t;
+
+	if (!gw_clock_place(&w->ref, r, &t, &q))
+		t = now;	/* never held back: judged at its arrival */
+	context_update(gw, now);
+	gw->mono_pain_us = g_get_monotonic_time();
+	gw_rules_pain(gw->rules, gw->patient_id, w->alias, t, r->u.pain.score, r->u.pain.flags, now);
+	gw->mono_pain_us = 0;
+}
+
+
 static gboolean sink_append(const char *address, const struct wb_record *recs, size_t n,
 			    void *ud, GError **error)
 {
@@ -437,8 +762,14 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 	stamp.mono_us = g_get_monotonic_time();
 	stamp.boot_id = gw->boot_id;
 	added = gw_store_add_records(gw->store, w->id, recs, n, &stamp, error);
-	if (added < 0)
+	if (added < 0) {
+		/* not stored (the wearable keeps it and sends it again), but
+		 * an escalation is never held back: a repeat is a no-op */
+		for (size_t i = 0; i < n; i++)
+			if (recs[i].type == WB_RECORD_PAIN)
+				escalate_pain(gw, w, &recs[i], now);
 		return FALSE;
+	}
 	gw->st.records_stored += (uint64_t)added;
 	w->last_seen_us = gw->clock_synced ? now : RL_TIME_NONE;
 	for (size_t i = 0; i < n; i++) {
@@ -448,12 +779,18 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 			w->last_seq = r->seq;
 		/* a new uptime mapping can place what was held back */
 		replay_due |= gw_clock_ref_update(&w->ref, r);
-		if (r->type == WB_RECORD_PAIN)
+		if (r->type == WB_RECORD_PAIN) {
 			queue_pain(gw, w, r);
-		if (r->type == WB_RECORD_STATUS)
+			escalate_pain(gw, w, r, now);
+		}
+		if (r->type == WB_RECORD_STATUS) {
 			w->battery = r->u.status.battery_pct;
+			gw_rules_wearable_battery(gw->rules, w->alias, w->battery, now);
+		}
 		aggregate_record(w, r);
 	}
+	gw_rules_wearable_data(gw->rules, w->alias, w->newest_event_us == RL_TIME_NONE
+				       ? GW_RULES_NEVER : w->newest_event_us, now);
 	if (replay_due)
 		replay_wearable(w);
 	return TRUE;
@@ -619,6 +956,7 @@ static void up_connected(int version, void *ud)
 	g_autoptr(GError) error = NULL;
 
 	g_message("broker: connected (MQTT %s)", version == 5 ? "5" : "3.1.1");
+	gw_rules_broker(gw->rules, true, wall_us());
 	/* the birth: the retained online status, before anything else */
 	if (!p || rl_topic_build(RL_TOPIC_GATEWAY_STATUS, &ids, topic, sizeof(topic)) < 0 ||
 	    !gw_uplink_publish(gw->up, BIRTH_TAG, topic, p, strlen(p), 1, true, 0, &error))
@@ -632,6 +970,8 @@ static void up_disconnected(const char *cause, void *ud)
 	GwGateway *gw = ud;
 
 	g_message("broker: not connected: %s", cause ? cause : "?");
+	if (!gw->stopped)
+		gw_rules_broker(gw->rules, false, wall_us());
 	gw->birth_sent = false;
 }
 
@@ -643,6 +983,7 @@ static void up_published(uint64_t tag, void *ud)
 
 	if (tag == BIRTH_TAG)
 		return;
+	alert_delivered(gw, id);
 	forget_in_flight(gw, id);
 	gw->st.messages_published++;
 	if (!gw_store_outbox_delete(gw->store, id, &error))
@@ -692,8 +1033,6 @@ static enum rl_payload_error_code err_code(const GError *e)
 	return RL_PAYLOAD_ERROR_BAD_VALUE;
 }
 
-static bool alert_known(GwGateway *gw, const char *alert_id);
-
 static void handle_ack(GwGateway *gw, const char *data, size_t len)
 {
 	g_auto(RlAlertAck) ack = { 0 };
@@ -709,10 +1048,23 @@ static void handle_ack(GwGateway *gw, const char *data, size_t len)
 		       "$.gateway_id: not this gateway");
 		return;
 	}
-	if (!alert_known(gw, ack.alert_id)) {
+	switch (gw_rules_ack(gw->rules, ack.alert_id, (enum gw_rules_ack_action)ack.action, ack.by,
+			     ack.at_us, ack.note, wall_us())) {
+	case GW_RULES_UNKNOWN_ALERT:
 		reject(gw, true, RL_TOPIC_ALERT_ACK, data, len, RL_PAYLOAD_ERROR_UNKNOWN_ALERT,
 		       "$.alert_id: not an alert of this gateway");
 		return;
+	case GW_RULES_ALREADY_RESOLVED:
+		reject(gw, true, RL_TOPIC_ALERT_ACK, data, len, RL_PAYLOAD_ERROR_BAD_VALUE,
+		       "$.alert_id: the alert is resolved already");
+		return;
+	case GW_RULES_INVALID:
+		reject(gw, true, RL_TOPIC_ALERT_ACK, data, len, RL_PAYLOAD_ERROR_BAD_VALUE,
+		       "$: not accepted by the escalation engine");
+		return;
+	case GW_RULES_OK:
+	case GW_RULES_NOOP:
+		break;
 	}
 	detail = g_strdup_printf("%s by %s", rl_ack_action_name(ack.action), ack.by);
 	if (!gw_store_audit_append(gw->store, wall_us(), ack.alert_id, "clinic_ack", detail, &error))
@@ -722,34 +1074,13 @@ static void handle_ack(GwGateway *gw, const char *data, size_t len)
 	commit_now(gw);
 }
 
-struct alert_find {
-	const char *id;
-	bool found;
-};
-
-static void alert_find_cb(const struct gw_store_alert *a, void *ud)
-{
-	struct alert_find *f = ud;
-
-	if (strcmp(a->alert_id, f->id) == 0)
-		f->found = true;
-}
-
-static bool alert_known(GwGateway *gw, const char *alert_id)
-{
-	struct alert_find f = { alert_id, false };
-
-	gw_store_alert_foreach(gw->store, alert_find_cb, &f, NULL);
-	return f.found;
-}
-
 /* The settings the clinic may change at run time (the rest of
  * config/rehablink.conf needs the file and a reload). */
-static bool apply_setting(GwGateway *gw, const struct rl_config_entry *e, const char **reason)
+static bool apply_setting(GwGateway *gw, const struct rl_config_entry *e, char **reason)
 {
 	if (strcmp(e->key, "uplink.backlog_rate") == 0) {
 		if (e->value.type != RL_CONFIG_INT || e->value.u.i < 0 || e->value.u.i > 100000) {
-			*reason = "an integer 0..100000 (messages a second, 0: no limit)";
+			*reason = g_strdup("an integer 0..100000 (messages a second, 0: no limit)");
 			return false;
 		}
 		gw->cfg.backlog_rate = (unsigned int)e->value.u.i;
@@ -757,13 +1088,41 @@ static bool apply_setting(GwGateway *gw, const struct rl_config_entry *e, const 
 	}
 	if (strcmp(e->key, "uplink.status_interval_s") == 0) {
 		if (e->value.type != RL_CONFIG_INT || e->value.u.i < 10 || e->value.u.i > 86400) {
-			*reason = "an integer 10..86400 (seconds)";
+			*reason = g_strdup("an integer 10..86400 (seconds)");
 			return false;
 		}
 		gw->cfg.status_interval_s = (unsigned int)e->value.u.i;
 		return true;
 	}
-	*reason = "unknown setting";
+	if (g_str_has_prefix(e->key, "rules.")) {
+		struct gw_rules_config rc = *gw_rules_get_config(gw->rules);
+		g_autofree char *text = NULL;
+		g_autoptr(GError) error = NULL;
+
+		switch (e->value.type) {
+		case RL_CONFIG_BOOL:
+			text = g_strdup(e->value.u.b ? "true" : "false");
+			break;
+		case RL_CONFIG_INT:
+			text = g_strdup_printf("%" G_GINT64_FORMAT, e->value.u.i);
+			break;
+		case RL_CONFIG_DOUBLE:
+			text = g_strdup_printf("%.17g", e->value.u.d);
+			break;
+		case RL_CONFIG_STRING:
+			text = g_strdup(e->value.u.s);
+			break;
+		}
+		if (!gw_rules_config_set(&rc, e->key, text, &error) ||
+		    !gw_rules_config_validate(&rc, &error) ||
+		    !gw_rules_set_config(gw->rules, &rc, &error)) {
+			*reason = g_utf8_make_valid(error->message, MIN(strlen(error->message),
+									RL_CONFIG_REASON_MAX - 4));
+			return false;
+		}
+		return true;
+	}
+	*reason = g_strdup("unknown setting");
 	return false;
 }
 
@@ -791,13 +1150,18 @@ static void handle_config(GwGateway *gw, const char *data, size_t len)
 	}
 	applied = g_new0(struct rl_config_entry, msg.n_entries + 1);
 	rejected = g_new0(struct rl_config_rejection, msg.n_entries + 1);
-	for (size_t i = 0; i < msg.n_entries; i++) {
-		const char *reason = NULL;
+	g_autoptr(GPtrArray) reasons = g_ptr_array_new_with_free_func(g_free);
 
-		if (apply_setting(gw, &msg.entries[i], &reason))
+	for (size_t i = 0; i < msg.n_entries; i++) {
+		char *reason = NULL;
+
+		if (apply_setting(gw, &msg.entries[i], &reason)) {
 			applied[na++] = msg.entries[i];
-		else
+			g_free(reason);
+		} else {
+			g_ptr_array_add(reasons, reason);
 			rejected[nr++] = (struct rl_config_rejection){ msg.entries[i].key, reason };
+		}
 	}
 	gw->st.clinic_accepted++;
 	cs.config_msg_id = msg.msg_id;
@@ -869,6 +1233,17 @@ static gboolean tick_cb(gpointer ud)
 	bool status_changed = false;
 	int64_t now = wall_us();
 
+	int64_t offset = g_get_real_time() - g_get_monotonic_time();
+
+	if (offset - gw->clock_offset_us > 2 * G_USEC_PER_SEC ||
+	    gw->clock_offset_us - offset > 2 * G_USEC_PER_SEC) {
+		g_message("clock: stepped by %+" G_GINT64_FORMAT " s",
+			  (offset - gw->clock_offset_us) / G_USEC_PER_SEC);
+		gw_rules_clock_step(gw->rules, offset - gw->clock_offset_us, now);
+	}
+	gw->clock_offset_us = offset;
+	gw_rules_clock(gw->rules, synced, now);
+	gw_rules_tick(gw->rules, now);
 	if (synced != gw->clock_synced) {
 		g_message("clock: %s", synced ? "synchronised" : "not synchronised");
 		gw->clock_synced = synced;
@@ -908,6 +1283,10 @@ static gboolean budget_cb(gpointer ud)
 	struct gw_store_shed shed = { 0 };
 	g_autoptr(GError) error = NULL;
 
+	if (gw->cfg.store_budget_bytes)
+		gw_rules_store_usage(gw->rules,
+				     (int)MIN(100, gw_store_size(gw->store) * 100 /
+						   gw->cfg.store_budget_bytes), wall_us());
 	/* a checkpoint rewrites pages: only when the budget needs it */
 	if (!gw->cfg.store_budget_bytes ||
 	    gw_store_size(gw->store) < gw->cfg.store_budget_bytes / 10 * 9)
@@ -1046,6 +1425,26 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 		w->last_seq = RL_NONE;
 		w->last_state = GW_LINK_STATE_DISABLED;
 	}
+	/* the escalation engine: stored alerts first, then what is known */
+	gw->tz_local = g_time_zone_new_local();
+	gw->minutes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	gw->alert_rows = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	gw->pain_arrival = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	gw->latencies = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	gw->fallback_command = g_strdup(cfg->fallback_command);
+	gw->rules = gw_rules_new(&cfg->rules, &rules_ops, gw, error);
+	if (!gw->rules)
+		return NULL;
+	if (!gw_store_alert_foreach(gw->store, restore_alert_cb, gw, error))
+		return NULL;
+	for (size_t i = 0; i < gw->n_w; i++)
+		gw_rules_wearable_add(gw->rules, gw->w[i].alias, gw->patient_id, wall_us());
+	gw->clock_offset_us = g_get_real_time() - g_get_monotonic_time();
+	gw_rules_clock(gw->rules, gw->clock_synced, wall_us());
+	gw_rules_broker(gw->rules, false, wall_us());
+	if (gw->st.store_corrupt_aside)
+		gw_rules_store_corrupt(gw->rules, wall_us());
+	gw_rules_tick(gw->rules, wall_us());
 	replay(gw);
 
 	/* the uplink: will = the offline status, retained */
@@ -1109,11 +1508,35 @@ static gboolean stop_wait_cb(gpointer ud)
 	return G_SOURCE_REMOVE;
 }
 
+static gint cmp_i64(gconstpointer a, gconstpointer b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The escalation path's latencies, for the log (and make bench). */
+static void log_latencies(GwGateway *gw)
+{
+	g_autoptr(GArray) v = NULL;
+	guint n = gw->latencies ? gw->latencies->len : 0;
+
+	if (n == 0)
+		return;
+	v = g_array_copy(gw->latencies);
+	g_array_sort(v, cmp_i64);
+	g_message("escalation latency (pain report in to alert PUBACK): n %u p50 %" G_GINT64_FORMAT
+		  " us p99 %" G_GINT64_FORMAT " us max %" G_GINT64_FORMAT " us", n,
+		  g_array_index(v, int64_t, n / 2), g_array_index(v, int64_t, MIN(n - 1, n * 99 / 100)),
+		  g_array_index(v, int64_t, n - 1));
+}
+
 void gw_gateway_stop(GwGateway *gw, unsigned int timeout_ms)
 {
 	g_return_if_fail(gw != NULL);
 	if (gw->stopped)
 		return;
+	log_latencies(gw);
 	/* the links first: what they handed over gets committed */
 	g_clear_pointer(&gw->ble, gw_ble_free);
 	for (size_t i = 0; i < gw->n_w; i++)
@@ -1168,10 +1591,19 @@ void gw_gateway_free(GwGateway *gw)
 	g_clear_handle_id(&gw->tick_timer, g_source_remove);
 	g_clear_handle_id(&gw->status_timer, g_source_remove);
 	g_clear_handle_id(&gw->budget_timer, g_source_remove);
+	while (g_idle_remove_by_data(gw))
+		;
 	for (size_t i = 0; i < gw->n_w; i++) {
 		g_clear_pointer(&gw->w[i].agg, gw_agg_free);
 		g_free(gw->w[i].alias);
 	}
+	g_clear_pointer(&gw->rules, gw_rules_free);
+	g_clear_pointer(&gw->minutes, g_hash_table_unref);
+	g_clear_pointer(&gw->alert_rows, g_hash_table_unref);
+	g_clear_pointer(&gw->pain_arrival, g_hash_table_unref);
+	g_clear_pointer(&gw->latencies, g_array_unref);
+	g_clear_pointer(&gw->tz_local, g_time_zone_unref);
+	g_free(gw->fallback_command);
 	g_free(gw->w);
 	g_clear_pointer(&gw->store, gw_store_free);
 	g_clear_pointer(&gw->in_flight, g_hash_table_unref);
@@ -1183,6 +1615,11 @@ void gw_gateway_free(GwGateway *gw)
 	g_free(gw->patient_id);
 	g_free(gw->version);
 	g_free(gw);
+}
+
+const GArray *gw_gateway_escalation_latencies(GwGateway *gw)
+{
+	return gw->latencies;
 }
 
 void gw_gateway_get_stats(GwGateway *gw, struct gw_gateway_stats *ret)

@@ -31,6 +31,7 @@
 #include "aggregate.h"
 #include "central.h"
 #include "clock.h"
+#include "rules.h"
 #include "uplink.h"
 
 struct gw_gateway_config {
@@ -46,13 +47,17 @@ struct gw_gateway_config {
 	enum gw_clock_mode clock_mode;
 	bool log_personal;
 	uint64_t store_budget_bytes;	/* 0: none */
-	unsigned int commit_interval_ms;	/* telemetry batching, default 60000 */
+	unsigned int commit_interval_ms;	/* telemetry batching, default 300000 */
 	unsigned int backlog_rate;	/* telemetry messages a second, 0: no limit;
 					 * default 1000 */
 	unsigned int alert_slots;	/* window kept for alerts and pain, default 4 */
 	unsigned int status_interval_s;	/* gateway status, default 300 */
 	struct gw_uplink_config uplink;	/* client_id and the will are filled in */
 	struct gw_agg_config agg;
+	struct gw_rules_config rules;	/* the escalation rules (docs/escalation.md) */
+	const char *fallback_command;	/* run (sh -c) when an alert is not
+					 * acknowledged or the clinic is not
+					 * reachable; NULL: none */
 	GDBusConnection *conn;		/* bluetoothd's bus; NULL: the system bus */
 	const struct gw_central_config *central;	/* NULL: defaults */
 };
@@ -78,6 +83,14 @@ struct gw_gateway_stats {
 	uint64_t commit_failures;
 	uint64_t clinic_accepted;
 	uint64_t clinic_rejected;
+	uint64_t alerts_raised;
+	uint64_t alert_notifications;
+	uint64_t fallbacks_run;
+	/* the escalation path's latency: a pain report arriving (its record
+	 * handed to the store) to the PUBACK of the alert it raised, us */
+	uint64_t escalations_timed;
+	int64_t escalation_us_sum;
+	int64_t escalation_us_max;
 	uint64_t shed_records;
 	uint64_t shed_telemetry;
 	unsigned int in_flight;
@@ -86,5 +99,7 @@ struct gw_gateway_stats {
 	const char *store_corrupt_aside;	/* NULL, or where a corrupt store went */
 };
 void gw_gateway_get_stats(GwGateway *gw, struct gw_gateway_stats *ret);
+/* Every escalation latency measured, us, in order (borrowed). */
+const GArray *gw_gateway_escalation_latencies(GwGateway *gw);
 
 #endif

@@ -54,6 +54,8 @@ static const struct key keys[] = {
 	{ "gateway", "patient", K_STR, 0, 0, NULL, true },
 	{ "gateway", "state_dir", K_STR, 0, 0, "/var/lib/rehablink", false },
 	{ "gateway", "clock", K_STR, 0, 0, "auto", false },
+	{ "gateway", "surgery_date", K_STR, 0, 0, NULL, false },
+	{ "escalation", "fallback_command", K_STR, 0, 0, NULL, false },
 	{ "ble", "adapter", K_STR, 0, 0, "", false },
 	{ "ble", "wearables", K_LIST, 0, 0, NULL, true },
 	{ "ble", "aliases", K_LIST, 0, 0, NULL, false },
@@ -69,7 +71,7 @@ static const struct key keys[] = {
 	{ "mqtt", "window", K_INT, 1, 1024, "32", false },
 	{ "mqtt", "backlog_rate", K_INT, 0, 100000, "1000", false },
 	{ "store", "budget_mb", K_INT, 0, 1 << 20, "512", false },
-	{ "store", "commit_interval_ms", K_INT, 10, 600000, "60000", false },
+	{ "store", "commit_interval_ms", K_INT, 10, 3600000, "300000", false },
 };
 
 static const struct key *key_find(const char *group, const char *name)
@@ -121,12 +123,61 @@ static bool config_check(GKeyFile *kf, const char *file, GString *out)
 	for (size_t g = 0; groups && groups[g]; g++) {
 		g_auto(GStrv) names = g_key_file_get_keys(kf, groups[g], NULL, NULL);
 
+		if (strcmp(groups[g], "rules") == 0)
+			continue;	/* the engine's own table: rules_load */
 		for (size_t n = 0; names && names[n]; n++)
 			if (!key_find(groups[g], names[n]))
 				g_string_append_printf(out, "%s: [%s] %s: unknown key (ignored)\n", file,
 						       groups[g], names[n]);
 	}
 	return ok;
+}
+
+/* [rules]: every key through the engine's table (docs/escalation.md). */
+static bool rules_load(GKeyFile *kf, const char *file, struct gw_rules_config *rc, GString *out)
+{
+	g_auto(GStrv) names = g_key_file_get_keys(kf, "rules", NULL, NULL);
+	g_autoptr(GError) e = NULL;
+	bool ok = true;
+
+	gw_rules_config_init(rc);
+	for (size_t n = 0; names && names[n]; n++) {
+		g_autofree char *key = g_strconcat("rules.", names[n], NULL);
+		g_autofree char *v = g_key_file_get_string(kf, "rules", names[n], NULL);
+		g_autoptr(GError) ke = NULL;
+
+		if (!v || !gw_rules_config_set(rc, key, v, &ke)) {
+			g_string_append_printf(out, "%s: [rules] %s: %s\n", file, names[n],
+					       ke ? ke->message : "not a string");
+			ok = false;
+		}
+	}
+	if (ok && !gw_rules_config_validate(rc, &e)) {
+		g_string_append_printf(out, "%s: [rules]: %s\n", file, e->message);
+		ok = false;
+	}
+	return ok;
+}
+
+static bool surgery_date(GKeyFile *kf, const char *file, struct gw_agg_config *agg, GString *out)
+{
+	g_autofree char *v = g_key_file_get_string(kf, "gateway", "surgery_date", NULL);
+	unsigned int y, m, d;
+	char extra;
+
+	if (!v)
+		return true;
+	if (sscanf(v, "%4u-%2u-%2u%c", &y, &m, &d, &extra) != 3 ||
+	    !g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)y)) {
+		g_string_append_printf(out, "%s: [gateway] surgery_date: \"%s\" is not a date "
+				       "YYYY-MM-DD\n", file, v);
+		return false;
+	}
+	agg->have_surgery_date = true;
+	agg->surgery_year = (int)y;
+	agg->surgery_month = (int)m;
+	agg->surgery_day = (int)d;
+	return true;
 }
 
 static char *get_str(GKeyFile *kf, const char *group, const char *name)
@@ -170,6 +221,7 @@ int main(int argc, char **argv)
 	g_autoptr(GwGateway) gw = NULL;
 	struct gw_gateway_config cfg;
 	g_autofree char *id = NULL, *patient = NULL, *state = NULL, *clock = NULL, *adapter = NULL;
+	g_autofree char *fallback = NULL;
 	g_autofree char *uri = NULL, *ca = NULL, *cert = NULL, *key = NULL, *user = NULL, *pass = NULL;
 	g_auto(GStrv) wearables = NULL, aliases = NULL;
 	gsize n_w = 0, n_a = 0;
@@ -192,7 +244,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rehablinkd: %s: %s\n", arg_config, error->message);
 		return 1;
 	}
+	gw_gateway_config_init(&cfg);
 	ok = config_check(kf, arg_config, findings);
+	ok &= rules_load(kf, arg_config, &cfg.rules, findings);
+	ok &= surgery_date(kf, arg_config, &cfg.agg, findings);
 	if (findings->len)
 		fputs(findings->str, stderr);
 	if (arg_check)
@@ -200,8 +255,9 @@ int main(int argc, char **argv)
 	if (!ok)
 		return 1;
 
-	gw_gateway_config_init(&cfg);
 	id = get_str(kf, "gateway", "id");
+	fallback = get_str(kf, "escalation", "fallback_command");
+	cfg.fallback_command = fallback;
 	patient = get_str(kf, "gateway", "patient");
 	state = get_str(kf, "gateway", "state_dir");
 	clock = get_str(kf, "gateway", "clock");

@@ -50,6 +50,12 @@ ROWS = [
      20e6, "goal at most 20 MB a day"),
     ("disk_bytes_day_live", "bytes written to disk a day, the same rates arriving live (extrapolated)", "bytes/day", "",
      20e6, "goal at most 20 MB a day; telemetry commits every 60 s"),
+    ("escalation_p50_us", "escalation latency, pain report in to the alert's PUBACK, p50 (red flags, emergency notifications)",
+     "µs", "", 50000, "goal p99 ≤ 50 ms; compare paho's raw QoS 1 round trip above"),
+    ("escalation_p99_us", "escalation latency, p99", "µs", "", 50000, ""),
+    ("escalation_backlog_p50_us", "escalation latency behind a 100 000-message telemetry backlog, p50",
+     "µs", "", 50000, "the backlog drains meanwhile at the default 1000/s"),
+    ("escalation_backlog_p99_us", "escalation latency behind the backlog, p99", "µs", "", 50000, ""),
     ("cpu_us_per_record", "CPU per record, notification to PUBACK of its aggregates (user + system)", "µs", "",
      None, "the synced day above"),
 ]

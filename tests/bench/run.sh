@@ -51,6 +51,8 @@ echo "bench: proto codecs and payloads..."
 "$bin/bench-proto" >> "$out"
 echo "bench: rehablinkd end to end (a synced day, flash writes, outbox drains; ~3 min)..."
 /usr/bin/python3 tests/bench/bench-gateway.py "$bin" "$port" >> "$out"
+echo "bench: escalation latency, with and without a 100 000-message backlog (~2 min)..."
+/usr/bin/python3 tests/bench/bench-escalation.py "$bin" "$port" "${BENCH_REPORTS:-1000}" >> "$out"
 cat "$out"
 
 /usr/bin/python3 tests/bench/report.py "$out" docs/performance.md

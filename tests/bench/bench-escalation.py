@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""
+make bench: the escalation path's latency, from a pain report arriving at
+rehablinkd (its record handed to the store) to the broker's PUBACK of the
+alert it raised or updated, as rehablinkd measures it (logged at stop).
+Red-flag reports are used: every one is an emergency notification (no rate
+limit), so each report is one measured escalation. Run twice: with an
+empty outbox, and behind a backlog of 100 000 telemetry messages draining
+at the default rate. Prints "key value" lines for report.py.
+
+usage: bench-escalation.py BINDIR BROKER_PORT [REPORTS]
+"""
+import json
+import os
+import re
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "it"))
+from itlib import Consumer, Stack, kind_of, wait_for  # noqa: E402
+
+BIN = os.path.abspath(sys.argv[1])
+PORT = int(sys.argv[2])
+REPORTS = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+W = "AA:BB:CC:DD:EE:01"
+FLAGS = ["breathlessness", "chest", "calf", "fever", "bleeding"]
+
+
+def run(tmp, backlog):
+    d = os.path.join(tmp, f"b{backlog}")
+    os.makedirs(d)
+    stack = Stack(BIN, d, [W], "posture-period 60s\nsteps-period 60s\n",
+                  ["--start", time.strftime("%H:%M:%S", time.gmtime())])
+    consumer = Consumer(PORT, d, keep_raw=True)
+    try:
+        consumer.start()
+        state = os.path.join(d, "state")
+        stack.write_config(f"""[gateway]
+id=gw-bench-esc
+patient=p-bench
+state_dir={state}
+clock=synced
+[ble]
+wearables={W}
+[mqtt]
+uri=tcp://127.0.0.1:{PORT}
+[rules]
+fallback_enabled=false
+""")
+        if backlog:
+            stack.gw_start()
+            wait_for(lambda: os.path.exists(os.path.join(state, "rehablink.db")), 10)
+            time.sleep(1)
+            stack.gw_stop()
+            con = sqlite3.connect(os.path.join(state, "rehablink.db"), timeout=10)
+            topic = "rehablink/v1/gw-bench-esc/patient/p-bench/aggregate/minute"
+            con.executemany(
+                "INSERT INTO outbox (msg_id, kind, priority, topic, payload, qos, retain, "
+                "expiry_s, created_us, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                ((m, "aggregate_minute", 0, topic,
+                  json.dumps({"schema": "rehablink/aggregate_minute/1", "msg_id": m}).encode(),
+                  1, 0, 0, int(time.time() * 1e6), 0)
+                 for m in (str(uuid.uuid4()) for _ in range(backlog))))
+            con.commit()
+            con.close()
+        stack.gw_start()
+        wait_for(lambda: any(kind_of(m[2]) == "wearable_status" and m[2]["link"] == "live"
+                             for m in consumer.snapshot()), 30)
+
+        def n_alerts():
+            return sum(1 for m in consumer.snapshot() if kind_of(m[2]) == "alert")
+        for i in range(REPORTS):
+            n = n_alerts()
+            stack.apply(f"pain {i % 11} flags {FLAGS[(i // 11) % 5]}")
+            wait_for(lambda: n_alerts() > n, 5, step=0.002)
+            if i % 55 == 54:
+                time.sleep(1.0)     # the wearable stamps whole seconds: new tuples
+        drained = sum(1 for _ in consumer.snapshot_raw())
+        stack.gw_stop()
+        log = open(os.path.join(d, "rehablinkd.log")).read()
+        m = re.findall(r"escalation latency .*: n (\d+) p50 (\d+) us p99 (\d+) us max (\d+) us", log)
+        return (m[-1] if m else None), drained
+    finally:
+        stack.close()
+        consumer.stop()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="rehablink-bench-esc-")
+    try:
+        for key, backlog in (("escalation", 0), ("escalation_backlog", 100000)):
+            r, drained = run(tmp, backlog)
+            if r:
+                n, p50, p99, mx = (int(x) for x in r)
+                print(f"{key}_n {n}")
+                print(f"{key}_p50_us {p50}")
+                print(f"{key}_p99_us {p99}")
+                print(f"{key}_max_us {mx}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
