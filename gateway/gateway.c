@@ -1493,6 +1493,21 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 	if (!gw->ble)
 		return NULL;
 
+	{
+		/* protocol 2.10: the configuration state at start-up (nothing
+		 * set over MQTT yet: settings from MQTT do not outlive a restart) */
+		g_autofree char *id = g_uuid_string_random();
+		struct rl_config_state cs = { 0 };
+		struct rl_envelope cenv;
+		GError *berr = NULL;
+		gchar *p;
+
+		env_init(gw, &cenv, id, RL_TIME_NONE, own_quality(gw));
+		p = rl_payload_build_config_state(&cs, &cenv, &berr);
+		enqueue_or_warn(gw, RL_TOPIC_CONFIG_STATE, NULL, id, p, berr);
+		g_clear_error(&berr);
+		commit_now(gw);
+	}
 	gw->commit_timer = g_timeout_add(gw->cfg.commit_interval_ms, commit_cb, gw);
 	gw->tick_timer = g_timeout_add(1000, tick_cb, gw);
 	gw->status_timer = g_timeout_add_seconds(gw->cfg.status_interval_s, status_cb, gw);

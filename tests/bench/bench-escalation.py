@@ -11,18 +11,15 @@ at the default rate. Prints "key value" lines for report.py.
 
 usage: bench-escalation.py BINDIR BROKER_PORT [REPORTS]
 """
-import json
 import os
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "it"))
-from itlib import Consumer, Stack, kind_of, wait_for  # noqa: E402
+from itlib import Consumer, Stack, fill_outbox, kind_of, wait_for  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 PORT = int(sys.argv[2])
@@ -57,17 +54,8 @@ fallback_enabled=false
             wait_for(lambda: os.path.exists(os.path.join(state, "rehablink.db")), 10)
             time.sleep(1)
             stack.gw_stop()
-            con = sqlite3.connect(os.path.join(state, "rehablink.db"), timeout=10)
-            topic = "rehablink/v1/gw-bench-esc/patient/p-bench/aggregate/minute"
-            con.executemany(
-                "INSERT INTO outbox (msg_id, kind, priority, topic, payload, qos, retain, "
-                "expiry_s, created_us, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                ((m, "aggregate_minute", 0, topic,
-                  json.dumps({"schema": "rehablink/aggregate_minute/1", "msg_id": m}).encode(),
-                  1, 0, 0, int(time.time() * 1e6), 0)
-                 for m in (str(uuid.uuid4()) for _ in range(backlog))))
-            con.commit()
-            con.close()
+            fill_outbox(os.path.join(state, "rehablink.db"),
+                        "rehablink/v1/gw-bench-esc/patient/p-bench/aggregate/minute", backlog)
         stack.gw_start()
         wait_for(lambda: any(kind_of(m[2]) == "wearable_status" and m[2]["link"] == "live"
                              for m in consumer.snapshot()), 30)

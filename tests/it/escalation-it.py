@@ -21,9 +21,7 @@ usage: escalation-it.py BINDIR
 """
 import json
 import os
-import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,7 +29,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import Broker, Consumer, Stack, Validators, kind_of, wait_for  # noqa: E402
+from itlib import (Broker, Consumer, Stack, Validators, fill_outbox, kind_of,  # noqa: E402
+                   teardown, wait_for)
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/native/bin")
 BACKLOG = int(os.environ.get("IT_BACKLOG", "100000"))
@@ -52,19 +51,7 @@ def alerts(consumer, pred=lambda a: True):
 
 
 def fill_backlog(db, n):
-    topic = f"rehablink/v1/{GW}/patient/p-esc/aggregate/minute"
-    con = sqlite3.connect(db, timeout=10)
-    now = int(time.time() * 1e6)
-    rows = []
-    for i in range(n):
-        p = {"schema": "rehablink/aggregate_minute/1", "msg_id": str(uuid.uuid4()),
-             "aggregate_id": f"backlog:{i}", "revision": 1}
-        rows.append((p["msg_id"], "aggregate_minute", 0, topic, json.dumps(p).encode(), 1, 0, 0,
-                     now, 0))
-    con.executemany("INSERT INTO outbox (msg_id, kind, priority, topic, payload, qos, retain, "
-                    "expiry_s, created_us, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-    con.commit()
-    con.close()
+    fill_outbox(db, f"rehablink/v1/{GW}/patient/p-esc/aggregate/minute", n)
 
 
 def main():
@@ -191,21 +178,7 @@ fallback_command=echo "$REHABLINK_ALERT_ID $REHABLINK_ALERT_TIER" >> {tmp}/fallb
                and val.errors(m[2])]
         check(not bad, "every alert payload valid against its schema", str(bad[:1]))
     finally:
-        for x in (stack, broker, consumer):
-            try:
-                if x:
-                    x.close() if x is stack else x.stop()
-            except Exception as e:
-                print(f"cleanup: {e}")
-        if failures:
-            print(f"logs kept in {tmp}")
-            try:
-                with open(os.path.join(tmp, "rehablinkd.log")) as fh:
-                    sys.stdout.writelines(fh.readlines()[-30:])
-            except OSError:
-                pass
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        teardown(tmp, failures, (stack, broker, consumer))
     print("RESULT:", "FAIL" if failures else "PASS")
     return 1 if failures else 0
 

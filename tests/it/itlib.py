@@ -8,6 +8,10 @@ and tests/bench/bench-gateway.py.
 """
 import json
 import os
+import shutil
+import sqlite3
+import sys
+import uuid
 import signal
 import socket
 import subprocess
@@ -210,3 +214,48 @@ class Stack:
             if p and p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def fill_outbox(db, topic, n, kind="aggregate_minute", payload=None):
+    """n telemetry messages in the outbox of the store at db, as the gateway
+    would have queued them during an outage; returns {msg_id: index}.
+    payload(i, msg_id) gives each one's JSON object (default: a stub)."""
+    con = sqlite3.connect(db, timeout=10)
+    now = int(time.time() * 1e6)
+    ids = {}
+    rows = []
+    for i in range(n):
+        m = str(uuid.uuid4())
+        p = payload(i, m) if payload else {"schema": f"rehablink/{kind}/1", "msg_id": m}
+        ids[m] = i
+        rows.append((m, kind, 0, topic, json.dumps(p).encode(), 1, 0, 0, now, 0))
+    con.executemany("INSERT INTO outbox (msg_id, kind, priority, topic, payload, qos, retain, "
+                    "expiry_s, created_us, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    con.commit()
+    con.close()
+    return ids
+
+
+def teardown(tmp, failed, parts, logs=("rehablinkd.log", "mosquitto.log", "fake.log")):
+    """Stops what runs (a Stack is closed, the rest stopped); on failure
+    keeps tmp and prints the tail of each log, else removes tmp."""
+    for x in parts:
+        try:
+            if isinstance(x, Stack):
+                x.close()
+            elif x:
+                x.stop()
+        except Exception as e:
+            print(f"cleanup: {e}")
+    if not failed:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    print(f"logs kept in {tmp}")
+    for f in logs:
+        try:
+            with open(os.path.join(tmp, f)) as fh:
+                lines = fh.readlines()[-25:]
+            print(f"--- {f}, last lines")
+            sys.stdout.writelines(lines)
+        except OSError:
+            pass

@@ -32,7 +32,6 @@ usage: uplink-it.py BINDIR
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -42,7 +41,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import Broker, Consumer, Stack, Validators, kind_of, wait_for  # noqa: E402
+from itlib import (Broker, Consumer, Stack, Validators, fill_outbox, kind_of,  # noqa: E402
+                   teardown, wait_for)
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/native/bin")
 OUTAGE_S = float(os.environ.get("IT_OUTAGE_S", "20"))
@@ -219,24 +219,7 @@ commit_interval_ms=500
         check(p2, "corrupt: pain reports still reach the clinic")
         gw_stop()
     finally:
-        for x in (stack, broker, consumer):
-            try:
-                if x:
-                    x.close() if x is stack else x.stop()
-            except Exception as e:
-                print(f"cleanup: {e}")
-        if failures:
-            print(f"logs kept in {tmp}")
-            for f in ("rehablinkd.log", "mosquitto.log", "fake.log"):
-                try:
-                    with open(os.path.join(tmp, f)) as fh:
-                        lines = fh.readlines()[-25:]
-                    print(f"--- {f}, last lines")
-                    sys.stdout.writelines(lines)
-                except OSError:
-                    pass
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        teardown(tmp, failures, (stack, broker, consumer))
     print("RESULT:", "FAIL" if failures else "PASS")
     return 1 if failures else 0
 
@@ -245,26 +228,12 @@ backlog_index = {}
 
 
 def fill_backlog(db, sample, n):
-    """n telemetry messages in the outbox, as the gateway would have queued
-    them during a long outage: copies of a real minute aggregate."""
+    """n copies of a real minute aggregate in the outbox."""
     topic, _, p, _ = sample
-    con = sqlite3.connect(db, timeout=10)
-    ids = set()
-    rows = []
-    now = int(time.time() * 1e6)
-    for i in range(n):
-        q = dict(p)
-        q["msg_id"] = str(uuid.uuid4())
-        q["aggregate_id"] = f"{p['aggregate_id']}:backlog{i}"
-        ids.add(q["msg_id"])
-        backlog_index[q["msg_id"]] = i
-        rows.append((q["msg_id"], "aggregate_minute", 0, topic, json.dumps(q).encode(), 1, 0,
-                     0, now, 0))
-    con.executemany("INSERT INTO outbox (msg_id, kind, priority, topic, payload, qos, retain, "
-                    "expiry_s, created_us, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-    con.commit()
-    con.close()
-    return ids
+    ids = fill_outbox(db, topic, n, payload=lambda i, m: dict(
+        p, msg_id=m, aggregate_id=f"{p['aggregate_id']}:backlog{i}"))
+    backlog_index.update(ids)
+    return set(ids)
 
 
 def account(db, consumer, val):
