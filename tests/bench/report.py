@@ -49,7 +49,7 @@ ROWS = [
     ("disk_bytes_day_sync", "bytes written to disk for that day (/proc/PID/io write_bytes)", "bytes/day", "",
      20e6, "goal at most 20 MB a day"),
     ("disk_bytes_day_live", "bytes written to disk a day, the same rates arriving live (extrapolated)", "bytes/day", "",
-     20e6, "goal at most 20 MB a day; telemetry commits every 5 min (the default), 330 s window"),
+     20e6, "goal at most 20 MB a day; telemetry commits every 5 min (the default); a fresh store and wearable, 330 s window (one commit)"),
     ("escalation_p50_us", "escalation latency, pain report in to the alert's PUBACK, p50 (red flags, emergency notifications)",
      "µs", "", 50000, "goal p99 ≤ 50 ms; compare paho's raw QoS 1 round trip above"),
     ("escalation_p99_us", "escalation latency, p99", "µs", "", 50000, ""),
