@@ -138,6 +138,7 @@ static const struct {
 	{ GW_RULE_STORE_CORRUPT, CLASS_GATEWAY },
 	{ GW_RULE_CLOCK_UNSYNCED, CLASS_GATEWAY },
 	{ GW_RULE_BROKER_DOWN, CLASS_GATEWAY },
+	{ GW_RULE_TEST, CLASS_GATEWAY },
 };
 
 static bool rule_class_of(const char *rule, enum rule_class *ret)
@@ -1687,6 +1688,26 @@ void gw_rules_store_corrupt(GwRules *r, int64_t now_us)
 }
 
 /* ---- the clinic ---- */
+
+enum gw_rules_result gw_rules_test_alert(GwRules *r, int64_t now_us, char *ret_id)
+{
+	struct trig_list tl = { .n = 0 };
+	struct gw_rules_alert *a;
+
+	enter(r, now_us);
+	trig_add(&tl, "test", 1);
+	a = find_open(r, GW_RULE_TEST, "");
+	if (a) {
+		set_triggers(a, &tl);
+		notify(r, a, GW_RULES_EV_UPDATED, now_us, "by=technician");
+	} else {
+		a = raise_alert(r, GW_RULE_TEST, "", "", GW_RULES_INFORMATIONAL, &tl, now_us);
+	}
+	a->clear_since_us = now_us;
+	g_strlcpy(ret_id, a->alert_id, GW_RULES_ID_MAX);
+	leave(r);
+	return GW_RULES_OK;
+}
 
 enum gw_rules_result gw_rules_ack(GwRules *r, const char *alert_id,
 				  enum gw_rules_ack_action action, const char *by,

@@ -88,6 +88,7 @@ enum gw_rules_state {
 #define GW_RULE_STORE_CORRUPT     "gateway.store_corrupt"
 #define GW_RULE_CLOCK_UNSYNCED    "gateway.clock_unsynced"
 #define GW_RULE_BROKER_DOWN       "gateway.broker_unreachable"
+#define GW_RULE_TEST              "gateway.test"
 
 /*
  * Configuration. Each member is one key of docs/escalation.md (the key is
@@ -398,6 +399,14 @@ void gw_rules_store_usage(GwRules *r, int pct, int64_t now_us);
 /* The store was found corrupt and set aside: raised once (while an alarm
  * for it is not resolved, further calls change nothing). */
 void gw_rules_store_corrupt(GwRules *r, int64_t now_us);
+
+/* A technician's test (rehablinkctl test-alert): an informational alarm
+ * with the rule GW_RULE_TEST that goes the whole way to the clinic. Its
+ * condition is clear at once, so it resolves by itself after
+ * tech_hysteresis_min unless the clinic resolves it first; while one is
+ * open, another test notifies it again (GW_RULES_EV_UPDATED). The alert's
+ * id goes to ret_id (GW_RULES_ID_MAX bytes). */
+enum gw_rules_result gw_rules_test_alert(GwRules *r, int64_t now_us, char *ret_id);
 
 /* ---- the clinic and the caller's reports ---- */
 

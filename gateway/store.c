@@ -1428,6 +1428,91 @@ gboolean gw_store_foreach_unaggregated(GwStore *s, const char *wearable,
 	return TRUE;
 }
 
+/* ---- reading records back: exports, the pain history ---- */
+
+struct since_row {
+	int64_t wid;
+	char *name;
+	struct gw_store_record r;
+	char *boot;
+};
+
+static void since_row_clear(gpointer p)
+{
+	struct since_row *row = p;
+
+	g_free(row->name);
+	g_free(row->boot);
+}
+
+gboolean gw_store_foreach_record_since(GwStore *s, int64_t since_us, int type,
+				       void (*fn)(const char *wearable,
+						  const struct gw_store_record *r,
+						  void *user_data),
+				       void *user_data, GError **error)
+{
+	int64_t wid = -1, seq = -1;
+
+	for (;;) {
+		g_autoptr(GArray) rows = g_array_new(FALSE, TRUE, sizeof(struct since_row));
+		g_autoptr(StoreQuery) st = NULL;
+		int rc;
+
+		g_array_set_clear_func(rows, since_row_clear);
+		st = query(s, "records: since",
+			   "SELECT r.wearable_id, w.name, r.seq, r.wire, r.received_us, r.flags,"
+			   " r.mono_us, b.boot_id FROM records r"
+			   " JOIN wearables w ON w.id = r.wearable_id"
+			   " LEFT JOIN boots b ON b.id = r.boot"
+			   " WHERE (r.wearable_id, r.seq) > (?1, ?2) AND r.received_us >= ?3"
+			   " AND (?4 < 0 OR r.type = ?4)"
+			   " ORDER BY r.wearable_id, r.seq LIMIT ?5",
+			   VALS(VI(wid), VI(seq), VI(since_us), VI(type), VI(FOREACH_PAGE)), error);
+		if (!st)
+			return FALSE;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct since_row row = { 0 };
+			const void *wire = sqlite3_column_blob(st, 3);
+			size_t len = (size_t) sqlite3_column_bytes(st, 3), used = 0;
+			int64_t rseq = sqlite3_column_int64(st, 2);
+			int d;
+
+			row.wid = sqlite3_column_int64(st, 0);
+			row.name = col_strdup(st, 1);
+			d = wire ? wb_record_decode(wire, len, &row.r.rec, &used, NULL) : -EMSGSIZE;
+			if (d < 0 || used != len || row.r.rec.seq != (uint32_t) rseq) {
+				g_set_error(error, GW_STORE_ERROR, GW_STORE_ERROR_CORRUPT,
+					    "store '%s': records: %s seq %" PRId64
+					    ": the stored record does not decode: %s", s->path,
+					    row.name, rseq, d < 0 ? wb_strerror(d) : "length or seq");
+				g_free(row.name);
+				return FALSE;
+			}
+			row.r.stamp.received_us = sqlite3_column_int64(st, 4);
+			row.r.stamp.clock_synced =
+				(sqlite3_column_int64(st, 5) & REC_CLOCK_SYNCED) != 0;
+			row.r.stamp.mono_us = sqlite3_column_int64(st, 6);
+			row.boot = col_strdup(st, 7);
+			wid = row.wid;
+			seq = rseq;
+			g_array_append_val(rows, row);
+		}
+		if (rc != SQLITE_DONE) {
+			sql_error(s, error, rc, "records: since");
+			return FALSE;
+		}
+		g_clear_pointer(&st, query_done);
+		for (guint i = 0; i < rows->len; i++) {
+			struct since_row *row = &g_array_index(rows, struct since_row, i);
+
+			row->r.stamp.boot_id = row->boot;
+			fn(row->name, &row->r, user_data);
+		}
+		if (rows->len < FOREACH_PAGE)
+			return TRUE;
+	}
+}
+
 struct mark_ctx {
 	const char *wearable;
 	uint32_t first, last;
@@ -1537,6 +1622,48 @@ gchar *gw_store_aggregate_json(GwStore *s, const char *aggregate_id)
 	if (!st || sqlite3_step(st) != SQLITE_ROW)
 		return NULL;
 	return col_strdup(st, 0);
+}
+
+gboolean gw_store_foreach_aggregate(GwStore *s, const char *wearable, int64_t since_us,
+				    void (*fn)(const struct gw_store_aggregate *a,
+					       void *user_data),
+				    void *user_data, GError **error)
+{
+	g_autoptr(GArray) aggs = g_array_new(FALSE, FALSE, sizeof(struct gw_store_aggregate));
+	g_autoptr(GPtrArray) strs = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(StoreQuery) st = NULL;
+	int rc;
+
+	st = query(s, "aggregates: since",
+		   "SELECT aggregate_id, wearable, kind, start_us, end_us, revision, json"
+		   " FROM aggregates WHERE (?1 IS NULL OR wearable = ?1) AND end_us > ?2"
+		   " ORDER BY kind, start_us", VALS(VT(wearable), VI(since_us)), error);
+	if (!st)
+		return FALSE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct gw_store_aggregate a = {
+			.kind = sqlite3_column_int(st, 2),
+			.start_us = sqlite3_column_int64(st, 3),
+			.end_us = sqlite3_column_int64(st, 4),
+			.revision = sqlite3_column_int(st, 5),
+		};
+		char *str[3] = { col_strdup(st, 0), col_strdup(st, 1), col_strdup(st, 6) };
+
+		for (size_t i = 0; i < G_N_ELEMENTS(str); i++)
+			g_ptr_array_add(strs, str[i]);
+		a.aggregate_id = str[0];
+		a.wearable = str[1];
+		a.json = str[2];
+		g_array_append_val(aggs, a);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(s, error, rc, "aggregates: since");
+		return FALSE;
+	}
+	g_clear_pointer(&st, query_done);
+	for (guint i = 0; i < aggs->len; i++)
+		fn(&g_array_index(aggs, struct gw_store_aggregate, i), user_data);
+	return TRUE;
 }
 
 /* ---- the outbox ---- */
@@ -1704,6 +1831,29 @@ void gw_store_outbox_stats(GwStore *s, struct gw_outbox_stats *ret)
 		if (ret->oldest_created_us == INT64_MIN || oldest < ret->oldest_created_us)
 			ret->oldest_created_us = oldest;
 	}
+}
+
+GHashTable *gw_store_outbox_kinds(GwStore *s, GError **error)
+{
+	g_autoptr(StoreQuery) st = query(s, "outbox: kinds",
+					 "SELECT kind, count(*) FROM outbox GROUP BY kind", NULL, 0,
+					 error);
+	g_autoptr(GHashTable) t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	int rc;
+
+	if (!st)
+		return NULL;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *) sqlite3_column_text(st, 0);
+
+		g_hash_table_insert(t, g_strdup(k ? k : "unknown"),
+				    GUINT_TO_POINTER((guint) sqlite3_column_int64(st, 1)));
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(s, error, rc, "outbox: kinds");
+		return NULL;
+	}
+	return g_steal_pointer(&t);
 }
 
 /* ---- alerts and audit ---- */
@@ -1922,6 +2072,31 @@ uint64_t gw_store_audit_count(GwStore *s)
 	return (uint64_t) scalar_int(s, "SELECT count(*) FROM audit");
 }
 
+gboolean gw_store_audit_foreach(GwStore *s, const char *alert_id,
+				void (*fn)(int64_t at_us, const char *event, const char *detail,
+					   void *user_data),
+				void *user_data, GError **error)
+{
+	g_autoptr(StoreQuery) st = NULL;
+	int rc;
+
+	if (!valid_id("audit", alert_id, error))
+		return FALSE;
+	st = query(s, "audit: read", "SELECT at_us, event, detail FROM audit"
+		   " WHERE alert_id = ?1 ORDER BY seq", VALS(VT(alert_id)), error);
+	if (!st)
+		return FALSE;
+	/* fn must not write: the statement is open */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
+		   (const char *) sqlite3_column_text(st, 2), user_data);
+	if (rc != SQLITE_DONE) {
+		sql_error(s, error, rc, "audit: read");
+		return FALSE;
+	}
+	return TRUE;
+}
+
 /* ---- device state ---- */
 
 struct device_ctx {
@@ -1993,6 +2168,43 @@ static uint64_t used_bytes(GwStore *s)
 bool gw_store_reserve_used(const GwStore *s)
 {
 	return s->reserve_used;
+}
+
+uint64_t gw_store_budget(const GwStore *s)
+{
+	return s->budget;
+}
+
+void gw_store_set_budget(GwStore *s, uint64_t budget_bytes)
+{
+	s->budget = budget_bytes;
+}
+
+gboolean gw_store_check(GwStore *s, char **ret_result, GError **error)
+{
+	g_autoptr(GString) res = g_string_new(NULL);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(10)", -1, &st, NULL);
+
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *r = (const char *) sqlite3_column_text(st, 0);
+
+		g_string_append_printf(res, "%s%s", res->len ? "; " : "", r ? r : "");
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		sql_error(s, error, rc, "quick_check");
+		return FALSE;
+	}
+	if (strcmp(res->str, "ok") != 0) {
+		g_set_error(error, GW_STORE_ERROR, GW_STORE_ERROR_CORRUPT,
+			    "store '%s': quick_check: %s", s->path, res->str);
+		return FALSE;
+	}
+	if (ret_result)
+		*ret_result = g_string_free(g_steal_pointer(&res), FALSE);
+	return TRUE;
 }
 
 /* Checkpoints the WAL and truncates it, and gives free pages back to the

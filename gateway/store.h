@@ -144,6 +144,17 @@ gboolean gw_store_foreach_unaggregated(GwStore *store, const char *wearable,
  * aggregated until marked again. */
 gboolean gw_store_mark_aggregated(GwStore *store, const char *wearable,
 				  uint32_t first, uint32_t last, GError **error);
+/* Calls fn for every record received (received_us) at or after
+ * since_us, of one type (a WB_REC_* value) or of every type (type < 0),
+ * by wearable then seq, read a page at a time; the wearable is its
+ * store id ("AABBCCDDEEFF"). fn must not write to the store. A record
+ * that does not decode stops the walk with GW_STORE_ERROR_CORRUPT. For
+ * exports and for reloading the pain history at start. */
+gboolean gw_store_foreach_record_since(GwStore *store, int64_t since_us, int type,
+				       void (*fn)(const char *wearable,
+						  const struct gw_store_record *r,
+						  void *user_data),
+				       void *user_data, GError **error);
 /* The wearables the store holds records or state for, sorted. */
 GPtrArray *gw_store_wearables(GwStore *store);
 
@@ -164,6 +175,13 @@ gboolean gw_store_put_aggregate(GwStore *store, const struct gw_store_aggregate 
 int gw_store_aggregate_revision(GwStore *store, const char *aggregate_id);
 /* The json stored for the id (free it), NULL if none. */
 gchar *gw_store_aggregate_json(GwStore *store, const char *aggregate_id);
+
+/* Calls fn for the latest revision of every window of the wearable (NULL:
+ * every wearable) that ends after since_us, by kind then start. */
+gboolean gw_store_foreach_aggregate(GwStore *store, const char *wearable, int64_t since_us,
+				    void (*fn)(const struct gw_store_aggregate *a,
+					       void *user_data),
+				    void *user_data, GError **error);
 
 /* ---- the outbox ---- */
 
@@ -211,6 +229,9 @@ struct gw_outbox_stats {
 	int64_t oldest_created_us;	/* RL_TIME_NONE-like INT64_MIN if empty */
 };
 void gw_store_outbox_stats(GwStore *store, struct gw_outbox_stats *ret);
+/* Messages waiting per kind: a table kind (char *) -> count
+ * (GUINT_TO_POINTER); NULL kinds count as "unknown". */
+GHashTable *gw_store_outbox_kinds(GwStore *store, GError **error);
 
 /* ---- alerts and audit ---- */
 
@@ -243,6 +264,11 @@ gboolean gw_store_audit_append(GwStore *store, int64_t at_us, const char *alert_
  * after a gap) and error saying what. */
 gboolean gw_store_audit_verify(GwStore *store, int64_t *ret_bad_seq, GError **error);
 uint64_t gw_store_audit_count(GwStore *store);
+/* Calls fn for each audit entry of one alert, in order. */
+gboolean gw_store_audit_foreach(GwStore *store, const char *alert_id,
+				void (*fn)(int64_t at_us, const char *event, const char *detail,
+					   void *user_data),
+				void *user_data, GError **error);
 
 /* ---- device state: small key/values per wearable ---- */
 
@@ -267,5 +293,14 @@ gboolean gw_store_enforce_budget(GwStore *store, struct gw_store_shed *ret,
 /* The reserve was needed (the budget or the disk was full for a critical
  * write) since the store opened. */
 bool gw_store_reserve_used(const GwStore *store);
+uint64_t gw_store_budget(const GwStore *store);
+/* A new budget (0: none), e.g. from a reloaded config; applies to the
+ * next write and the next gw_store_enforce_budget(). */
+void gw_store_set_budget(GwStore *store, uint64_t budget_bytes);
+
+/* SQLite's PRAGMA quick_check over the whole file: TRUE with *ret_result
+ * "ok", or FALSE with what it found (or why it could not run) in
+ * error; GW_STORE_ERROR_CORRUPT when the check found damage. */
+gboolean gw_store_check(GwStore *store, char **ret_result, GError **error);
 
 #endif

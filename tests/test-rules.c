@@ -1716,6 +1716,54 @@ static void test_ids(void **state)
 	gw_rules_free(NULL);
 }
 
+/* the technician's test alert: informational, the whole way, once open */
+static void count_event(const struct gw_rules_event *ev, void *user_data)
+{
+	GString *log = user_data;
+
+	g_string_append_printf(log, "%s:%s:%s:%u:%d;", gw_rules_event_kind_name(ev->kind),
+			       ev->alert->rule, gw_rules_tier_name(ev->alert->tier),
+			       ev->alert->notification, ev->publish);
+}
+
+static void test_test_alert(void **state)
+{
+	struct gw_rules_config c;
+	struct gw_rules_ops ops = { .event = count_event };
+	g_autoptr(GString) log = g_string_new(NULL);
+	char id[GW_RULES_ID_MAX], id2[GW_RULES_ID_MAX];
+	GwRules *r;
+
+	(void) state;
+	gw_rules_config_init(&c);
+	c.tech_hysteresis_min = 10;
+	r = gw_rules_new(&c, &ops, log, NULL);
+	assert_int_equal(gw_rules_test_alert(r, SEC(T0), id), GW_RULES_OK);
+	assert_string_equal(log->str, "raised:gateway.test:informational:1:1;");
+	assert_non_null(gw_rules_find_open(r, GW_RULE_TEST, ""));
+	assert_string_equal(gw_rules_find(r, id)->rule, GW_RULE_TEST);
+	/* a second test while it is open notifies the same alert again */
+	g_string_truncate(log, 0);
+	assert_int_equal(gw_rules_test_alert(r, SEC(T0 + 60), id2), GW_RULES_OK);
+	assert_string_equal(id, id2);
+	assert_string_equal(log->str, "updated:gateway.test:informational:2:1;");
+	assert_int_equal(gw_rules_n_alerts(r), 1);
+	/* it resolves by itself after the hysteresis from the last test */
+	g_string_truncate(log, 0);
+	gw_rules_tick(r, SEC(T0 + 60 + 10 * 60) - 1);
+	assert_string_equal(log->str, "");
+	gw_rules_tick(r, SEC(T0 + 60 + 10 * 60));
+	assert_string_equal(log->str, "resolved:gateway.test:informational:3:1;");
+	assert_int_equal(gw_rules_find(r, id)->state, GW_RULES_RESOLVED);
+	/* the clinic may resolve a new one first */
+	assert_int_equal(gw_rules_test_alert(r, SEC(T0 + 3600), id2), GW_RULES_OK);
+	assert_string_not_equal(id, id2);
+	assert_int_equal(gw_rules_ack(r, id2, GW_RULES_ACK_RESOLVE, "c1", SEC(T0 + 3601), NULL,
+				      SEC(T0 + 3601)), GW_RULES_OK);
+	assert_int_equal(gw_rules_find(r, id2)->state, GW_RULES_RESOLVED);
+	gw_rules_free(r);
+}
+
 /* many patients and a long history stay bounded */
 static void test_bounds(void **state)
 {
@@ -1758,6 +1806,7 @@ int main(void)
 		cmocka_unit_test(test_restore_future_times),
 		cmocka_unit_test(test_resolved_kept),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_test_alert),
 		cmocka_unit_test(test_bounds),
 	};
 	struct CMUnitTest tests[ARRAY_SIZE(scenarios) + ARRAY_SIZE(units)];

@@ -962,6 +962,184 @@ static void test_aggregates_latest_revision(void **state)
 				 " json = '{\"steps\":3}' AND revision = 3"), 1);
 }
 
+/* ---- reading back: records since, aggregates, kinds, audit, check ---- */
+
+struct since_seen {
+	GPtrArray *keys;	/* "wearable:seq:type" */
+};
+
+static void since_cb(const char *wearable, const struct gw_store_record *r, void *ud)
+{
+	struct since_seen *ss = ud;
+
+	g_ptr_array_add(ss->keys, g_strdup_printf("%s:%u:%d:%" PRId64, wearable, r->rec.seq,
+						  (int) r->rec.type, r->stamp.received_us));
+}
+
+static void test_records_since(void **state)
+{
+	struct fx *fx = *state;
+	g_autoptr(GwStore) s = open_store(fx, 0, 0);
+	g_autoptr(GError) error = NULL;
+	struct gw_store_stamp late = stamp;
+	struct since_seen ss = { g_ptr_array_new_with_free_func(g_free) };
+	struct wb_record r[600];
+	g_autofree char *first = g_strdup_printf("%s:1:%d:%" PRId64, W1, WB_RECORD_STEPS,
+						 stamp.received_us);
+
+	/* W1's first ten earlier than the rest; W2 after W1 in the store's order */
+	assert_int_equal(add(s, W1, 1, 10), 10);
+	late.received_us = stamp.received_us + 1000;
+	for (uint32_t i = 0; i < G_N_ELEMENTS(r); i++)
+		r[i] = i % 100 == 7 ? pain(11 + i, 5) : steps(11 + i);
+	for (size_t off = 0; off < G_N_ELEMENTS(r); off += WB_BATCH_MAX)
+		assert_true(gw_store_add_records(s, W1, r + off,
+						 MIN((size_t) WB_BATCH_MAX, G_N_ELEMENTS(r) - off),
+						 &late, &error) > 0);
+	assert_int_equal(gw_store_add_records(s, W2, r, 3, &late, &error), 3);
+	commit(s);
+
+	/* everything since the start: both wearables, in order, across pages */
+	assert_true(gw_store_foreach_record_since(s, 0, -1, since_cb, &ss, &error));
+	assert_int_equal(ss.keys->len, 10 + 600 + 3);
+	assert_string_equal(ss.keys->pdata[0], first);
+	assert_true(g_str_has_prefix(ss.keys->pdata[609], W1 ":610:"));
+	assert_true(g_str_has_prefix(ss.keys->pdata[610], W2 ":11:"));
+	g_ptr_array_set_size(ss.keys, 0);
+
+	/* since the later stamp: the first ten are left out */
+	assert_true(gw_store_foreach_record_since(s, late.received_us, -1, since_cb, &ss, &error));
+	assert_int_equal(ss.keys->len, 603);
+	assert_true(g_str_has_prefix(ss.keys->pdata[0], W1 ":11:"));
+	g_ptr_array_set_size(ss.keys, 0);
+
+	/* one type: the six pain reports of W1 (seq 18, 118, ...) and W2's none */
+	assert_true(gw_store_foreach_record_since(s, 0, WB_RECORD_PAIN, since_cb, &ss, &error));
+	assert_int_equal(ss.keys->len, 6);
+	assert_true(g_str_has_prefix(ss.keys->pdata[0], W1 ":18:3:"));
+	assert_true(g_str_has_prefix(ss.keys->pdata[5], W1 ":518:3:"));
+	g_ptr_array_set_size(ss.keys, 0);
+
+	/* nothing after the newest */
+	assert_true(gw_store_foreach_record_since(s, late.received_us + 1, -1, since_cb, &ss,
+						  &error));
+	assert_int_equal(ss.keys->len, 0);
+
+	/* a damaged row stops the walk with an error naming it */
+	commit(s);
+	g_clear_pointer(&s, gw_store_free);
+	raw_exec(fx->path, "UPDATE records SET wire = x'00' WHERE seq = 5");
+	s = open_store(fx, 0, 0);
+	assert_false(gw_store_foreach_record_since(s, 0, -1, since_cb, &ss, &error));
+	assert_true(g_error_matches(error, GW_STORE_ERROR, GW_STORE_ERROR_CORRUPT));
+	assert_non_null(strstr(error->message, "seq 5"));
+	assert_int_equal(ss.keys->len, 0);	/* the page with it was not handed out */
+	g_ptr_array_unref(ss.keys);
+}
+
+static void agg_cb(const struct gw_store_aggregate *a, void *ud)
+{
+	g_ptr_array_add(ud, g_strdup_printf("%s:%s:%d:%d", a->aggregate_id, a->wearable, a->kind,
+					    a->revision));
+}
+
+static void test_aggregates_since(void **state)
+{
+	struct fx *fx = *state;
+	g_autoptr(GwStore) s = open_store(fx, 0, 0);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func(g_free);
+	struct gw_store_aggregate a = { .json = "{}", .revision = 1 };
+	static const struct { const char *id, *w; int kind; int64_t start, end; } rows[] = {
+		{ "m2", W1, 0, 120, 180 }, { "m1", W1, 0, 60, 120 }, { "d1", W1, 1, 0, 86400 },
+		{ "m3", W2, 0, 60, 120 },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+		a.aggregate_id = rows[i].id;
+		a.wearable = rows[i].w;
+		a.kind = rows[i].kind;
+		a.start_us = rows[i].start;
+		a.end_us = rows[i].end;
+		assert_true(gw_store_put_aggregate(s, &a, &error));
+	}
+	a.aggregate_id = "m1";
+	a.wearable = W1;
+	a.kind = 0;
+	a.start_us = 60;
+	a.end_us = 120;
+	a.revision = 2;
+	assert_true(gw_store_put_aggregate(s, &a, &error));
+	assert_true(gw_store_foreach_aggregate(s, W1, 0, agg_cb, got, &error));
+	assert_int_equal(got->len, 3);
+	assert_string_equal(got->pdata[0], "m1:" W1 ":0:2");	/* kind, then start */
+	assert_string_equal(got->pdata[1], "m2:" W1 ":0:1");
+	assert_string_equal(got->pdata[2], "d1:" W1 ":1:1");
+	g_ptr_array_set_size(got, 0);
+	assert_true(gw_store_foreach_aggregate(s, W1, 120, agg_cb, got, &error));
+	assert_int_equal(got->len, 2);		/* m1 ends at 120: not after it */
+	assert_string_equal(got->pdata[0], "m2:" W1 ":0:1");
+	g_ptr_array_set_size(got, 0);
+	assert_true(gw_store_foreach_aggregate(s, NULL, 0, agg_cb, got, &error));
+	assert_int_equal(got->len, 4);
+}
+
+static void audit_cb(int64_t at_us, const char *event, const char *detail, void *ud)
+{
+	g_ptr_array_add(ud, g_strdup_printf("%" PRId64 ":%s:%s", at_us, event,
+					    detail ? detail : "-"));
+}
+
+static void test_outbox_kinds_audit_check(void **state)
+{
+	struct fx *fx = *state;
+	g_autoptr(GwStore) s = open_store(fx, 0, 0);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GHashTable) kinds = NULL;
+	g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *res = NULL;
+	const char *kind_of[] = { "alert", "pain", "alert", NULL };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(kind_of); i++) {
+		g_autofree char *id = g_strdup_printf("k%zu", i);
+		g_autoptr(GwOutboxMsg) m = new_msg(id, GW_PRIO_STATUS, 4, 1);
+
+		g_free(m->kind);
+		m->kind = g_strdup(kind_of[i]);
+		assert_true(gw_store_outbox_put(s, m, &error));
+	}
+	kinds = gw_store_outbox_kinds(s, &error);
+	assert_non_null(kinds);
+	assert_int_equal(g_hash_table_size(kinds), 3);
+	assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(kinds, "alert")), 2);
+	assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(kinds, "pain")), 1);
+	assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(kinds, "unknown")), 1);
+
+	assert_true(gw_store_audit_append(s, 10, "a-1", "raised", "tier=urgent", &error));
+	assert_true(gw_store_audit_append(s, 11, "a-2", "raised", NULL, &error));
+	assert_true(gw_store_audit_append(s, 12, "a-1", "acknowledged", "by=dr", &error));
+	assert_true(gw_store_audit_foreach(s, "a-1", audit_cb, got, &error));
+	assert_int_equal(got->len, 2);
+	assert_string_equal(got->pdata[0], "10:raised:tier=urgent");
+	assert_string_equal(got->pdata[1], "12:acknowledged:by=dr");
+	assert_false(gw_store_audit_foreach(s, "", audit_cb, got, &error));
+	g_clear_error(&error);
+
+	assert_int_equal(gw_store_budget(s), 0);
+	gw_store_set_budget(s, 1);
+	assert_int_equal(gw_store_budget(s), 1);
+	/* an ordinary write is refused at once under the new budget */
+	assert_int_equal(add_rec(s, W1, steps(1), &error), -1);
+	assert_true(g_error_matches(error, GW_STORE_ERROR, GW_STORE_ERROR_FULL));
+	g_clear_error(&error);
+	gw_store_set_budget(s, 0);
+	assert_int_equal(add_rec(s, W1, steps(1), &error), 1);
+
+	commit(s);
+	assert_true(gw_store_check(s, &res, &error));
+	assert_string_equal(res, "ok");
+}
+
 /* ---- the outbox ---- */
 
 static void test_outbox(void **state)
@@ -1989,7 +2167,7 @@ static void test_budget_reserve_for_critical(void **state)
 	};
 	struct alert_seen seen = { .ids = g_string_new(NULL) };
 	struct gw_store_shed shed = { 0 };
-	int64_t alert_msg;
+	int64_t alert_msg, more[70];
 	int i;
 
 	/* under the budget, one statement too big for it: stopped by the
@@ -2028,7 +2206,8 @@ static void test_budget_reserve_for_critical(void **state)
 	for (i = 0; i < 70; i++) {
 		g_autofree char *id = g_strdup_printf("pain-more-%d", i);
 
-		if (put_msg(s, id, GW_PRIO_PAIN, 1500, &error) < 0)
+		more[i] = put_msg(s, id, GW_PRIO_PAIN, 1500, &error);
+		if (more[i] < 0)
 			break;
 	}
 	assert_int_equal(i, 70);
@@ -2040,10 +2219,19 @@ static void test_budget_reserve_for_critical(void **state)
 	g_clear_error(&error);
 	commit(s);
 
+	/* shedding takes the telemetry, never the critical rows */
 	assert_true(gw_store_enforce_budget(s, &shed, &error));
 	assert_true(shed.telemetry > 0);
-	if (gw_store_size(s) <= low_mark(budget))
-		assert_true(put_msg(s, "t-again", GW_PRIO_TELEMETRY, 1500, &error) > 0);
+	for (i = 0; i < 70; i++)
+		assert_true(msg_queued(s, more[i]));
+	/* once the broker took them (PUBACK), the store shrinks below its
+	 * low mark and telemetry is accepted again */
+	for (i = 0; i < 70; i++)
+		assert_true(gw_store_outbox_delete(s, more[i], &error));
+	commit(s);
+	assert_true(gw_store_enforce_budget(s, &shed, &error));
+	assert_true(gw_store_size(s) <= low_mark(budget));
+	assert_true(put_msg(s, "t-again", GW_PRIO_TELEMETRY, 1500, &error) > 0);
 	commit(s);
 	gw_store_free(g_steal_pointer(&s));
 
@@ -2311,6 +2499,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_state_and_wearables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregates_latest_revision, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_records_since, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aggregates_since, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_kinds_audit_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v0, setup, teardown),
