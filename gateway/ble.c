@@ -223,6 +223,8 @@ static void op_connect(const char *dev, void *ud)
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	gw_bluez_connect(b->bz, dev);
 }
 
@@ -230,6 +232,8 @@ static void op_disconnect(const char *dev, void *ud)
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	gw_bluez_disconnect(b->bz, dev);
 }
 
@@ -237,6 +241,9 @@ static void op_disconnect(const char *dev, void *ud)
 static void op_remove_device_cache(const char *dev, void *ud)
 {
 	GwBle *b = ud;
+
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	const struct gw_bluez_device *d = gw_bluez_get_device(b->bz, dev);
 	char buf[GW_BLUEZ_ADDR_SIZE];
 
@@ -259,6 +266,8 @@ static void op_read_char(const char *dev, enum gw_char ch, void *ud)
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	gw_bluez_read(b->bz, dev, ch);
 }
 
@@ -267,6 +276,8 @@ static void op_write_char(const char *dev, enum gw_char ch, const uint8_t *val, 
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	gw_bluez_write(b->bz, dev, ch, val, len);
 }
 
@@ -274,6 +285,8 @@ static void op_start_notify(const char *dev, enum gw_char ch, void *ud)
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	gw_bluez_start_notify(b->bz, dev, ch);
 }
 
@@ -362,6 +375,8 @@ static void op_start_discovery(const char *service_uuid, void *ud)
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	(void)service_uuid;	/* GwBluez was configured with the same filter */
 	gw_bluez_start_discovery(b->bz);
 }
@@ -370,6 +385,8 @@ static void op_stop_discovery(void *ud)
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	gw_bluez_stop_discovery(b->bz);
 }
 
@@ -377,6 +394,8 @@ static void op_set_powered(bool powered, void *ud)
 {
 	GwBle *b = ud;
 
+	if (!b->bz)
+		return;	/* stopping: gw_ble_free() commits after the bus is gone */
 	g_message("adapter: Powered=%s", powered ? "true" : "false");
 	gw_bluez_set_powered(b->bz, powered);
 }
@@ -672,6 +691,13 @@ GwBle *gw_ble_new(const struct gw_ble_config *cfg, GError **error)
 		return NULL;
 	}
 	return g_steal_pointer(&b);
+}
+
+void gw_ble_remove_device(GwBle *b, const char *address)
+{
+	g_return_if_fail(b != NULL && address != NULL);
+	if (b->bz)
+		gw_bluez_remove_device(b->bz, address);
 }
 
 void gw_ble_free(GwBle *b)

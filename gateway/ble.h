@@ -111,5 +111,8 @@ void gw_ble_sink_committed(GwBle *ble);
 void gw_ble_sink_lost(GwBle *ble);
 /* Tell the core the clock changed synchronisation. */
 void gw_ble_set_clock_synced(GwBle *ble, bool synced);
+/* Asks bluetoothd to remove a device (Adapter1.RemoveDevice: the object,
+ * its bond and GATT cache), for a wearable the gateway forgets. */
+void gw_ble_remove_device(GwBle *ble, const char *address);
 
 #endif

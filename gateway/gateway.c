@@ -9,15 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "gateway.h"
-
-#include "ble.h"
-#include "bluez.h"
-#include "bluez-parse.h"
-#include "payload.h"
-#include "rules.h"
-#include "store.h"
-#include "topic.h"
+#include "gateway-private.h"
 
 #define DEFAULT_COMMIT_MS 300000
 #define DEFAULT_BACKLOG_RATE 1000
@@ -25,81 +17,6 @@
 #define DEFAULT_STATUS_S 300
 #define BUDGET_CHECK_S 60
 #define BIRTH_TAG 0		/* outbox ids start at 1 */
-
-struct wearable {
-	GwGateway *gw;
-	char address[GW_BLUEZ_ADDR_SIZE];
-	char id[16];		/* AABBCCDDEEFF: the store's key */
-	char *alias;		/* topic id */
-	GwAgg *agg;
-	struct gw_clock_ref ref;
-	enum gw_link_state last_state;
-	int battery;		/* RL_NONE until read */
-	int64_t last_seen_us;	/* wall, RL_TIME_NONE */
-	int64_t newest_event_us;
-	int64_t last_seq;	/* RL_NONE */
-};
-
-struct gw_gateway {
-	struct gw_gateway_config cfg;	/* strings copied below */
-	char *gateway_id, *patient_id, *version;
-	GwStore *store;
-	GwBle *ble;
-	GwUplink *up;
-	struct wearable *w;
-	size_t n_w;
-	char boot_id[GW_BOOT_ID_SIZE];
-	bool clock_synced;
-	int64_t started_mono_us;
-
-	/* forwarding */
-	GHashTable *in_flight;		/* outbox id (int64) -> 1 */
-	unsigned int in_flight_telemetry;
-	GHashTable *in_flight_prio;	/* id -> priority */
-	double tokens;
-	int64_t tokens_at_us;
-	GSource *drain_later;
-	bool draining;
-	bool birth_sent;
-	int64_t committed_id;		/* rows up to this id are committed (ids
-					 * only grow); INT64_MAX: all of them. Only
-					 * committed rows are published, so a crash
-					 * cannot publish a row under an id it then
-					 * forgets (an aggregate re-emitted after a
-					 * restart would get a new id) */
-
-	/* periodic */
-	guint commit_timer;
-	guint tick_timer;
-	guint status_timer;
-	guint budget_timer;
-	bool dirty;			/* own writes since the last commit */
-
-	/* the last will, built once */
-	char *will_topic;
-	char *will_payload;
-	char *cmd_filter;
-	const char *subs[2];
-
-	struct gw_gateway_stats st;
-	bool stopped;
-
-	/* escalation */
-	GwRules *rules;
-	char *fallback_command;
-	GHashTable *alert_rows;		/* outbox id -> struct alert_row */
-	GHashTable *pain_arrival;	/* alert_id -> mono us of the pain that raised it */
-	GArray *latencies;		/* int64 us */
-	int64_t clock_offset_us;	/* wall - monotonic, to see steps */
-	int64_t mono_pain_us;		/* the pain report being evaluated */
-	GHashTable *minutes;		/* "alias:minute" -> struct minute_ctx */
-	GTimeZone *tz_local;
-};
-
-struct alert_row {
-	char alert_id[GW_RULES_ID_MAX];
-	uint32_t notification;
-};
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -468,8 +385,12 @@ static void rules_event(const struct gw_rules_event *ev, void *ud)
 				   gw_rules_event_kind_name(ev->kind), ev->detail, &error))
 		g_warning("alert %s: %s", a->alert_id, error->message);
 	g_clear_error(&error);
-	g_message("alert %s: %s (%s)", a->alert_id, gw_rules_event_kind_name(ev->kind),
-		  ev->detail ? ev->detail : "");
+	/* the detail may carry health values (rules.audit_health_values):
+	 * the audit keeps it, the log only with log_personal */
+	g_message("alert %s: %s (rule=%s tier=%s notification=%u%s%s)", a->alert_id,
+		  gw_rules_event_kind_name(ev->kind), a->rule, gw_rules_tier_name(a->tier),
+		  a->notification, gw->cfg.log_personal && ev->detail ? " " : "",
+		  gw->cfg.log_personal && ev->detail ? ev->detail : "");
 	if (ev->kind == GW_RULES_EV_RAISED)
 		gw->st.alerts_raised++;
 	if (ev->publish) {
@@ -772,6 +693,7 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 	}
 	gw->st.records_stored += (uint64_t)added;
 	w->last_seen_us = gw->clock_synced ? now : RL_TIME_NONE;
+	w->last_rx_mono_us = g_get_monotonic_time();
 	for (size_t i = 0; i < n; i++) {
 		const struct wb_record *r = &recs[i];
 
@@ -922,7 +844,9 @@ static void drain(GwGateway *gw)
 		}
 		if (!gw_uplink_publish(gw->up, (uint64_t)m->id, m->topic, m->payload, m->payload_len,
 				       m->qos, m->retain, m->expiry_s, &perr)) {
-			g_debug("publish: %s", perr->message);
+			/* the message names the topic, which holds the patient id */
+			g_debug("publish of a %s message: not now (%s)", m->kind ? m->kind : "?",
+				gw->cfg.log_personal ? perr->message : "see the broker state");
 			break;
 		}
 		g_hash_table_add(gw->in_flight, g_memdup2(&m->id, sizeof(m->id)));
@@ -1326,6 +1250,56 @@ static void strip_colons(const char *address, char *out, size_t size)
 	out[j] = '\0';
 }
 
+/* The addresses paired over the control API: "A;B;..." in the store's
+ * device state of GW_PAIRED_OWNER. */
+static GStrv paired_list(GwGateway *gw)
+{
+	g_autofree char *v = gw_store_device_get(gw->store, GW_PAIRED_OWNER, GW_PAIRED_KEY);
+
+	return v && *v ? g_strsplit(v, ";", -1) : NULL;
+}
+
+struct pain_load {
+	GwGateway *gw;
+	unsigned int n;
+};
+
+static void pain_load_cb(const char *wearable, const struct gw_store_record *r, void *ud)
+{
+	struct pain_load *pl = ud;
+	GwGateway *gw = pl->gw;
+	enum rl_time_quality q;
+	int64_t t;
+
+	for (size_t i = 0; i < gw->n_w; i++) {
+		if (strcmp(gw->w[i].id, wearable) != 0)
+			continue;
+		if (!gw_clock_place(&gw->w[i].ref, &r->rec, &t, &q)) {
+			if (!r->stamp.clock_synced)
+				return;	/* nowhere on the wall clock */
+			t = r->stamp.received_us;
+		}
+		if (gw_rules_pain_load(gw->rules, gw->patient_id, t, r->rec.u.pain.score,
+				       r->rec.u.pain.flags) == GW_RULES_OK)
+			pl->n++;
+		return;
+	}
+}
+
+/* The rules' pain history (the rise rule's 24 h median, the persistent
+ * rule's earlier report) from the store: the reports of the last 72 h. */
+static void load_pain_history(GwGateway *gw)
+{
+	struct pain_load pl = { gw, 0 };
+	g_autoptr(GError) e = NULL;
+
+	if (!gw_store_foreach_record_since(gw->store, wall_us() - (int64_t)72 * 3600 * G_USEC_PER_SEC,
+					   WB_RECORD_PAIN, pain_load_cb, &pl, &e))
+		g_warning("rules: the pain history was not reloaded: %s", e->message);
+	else if (pl.n)
+		g_info("rules: %u pain report(s) of the last 72 h reloaded", pl.n);
+}
+
 GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 {
 	g_autoptr(GwGateway) gw = NULL;
@@ -1338,6 +1312,8 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 	struct rl_envelope env;
 	struct rl_topic_ids ids;
 	char topic[RL_TOPIC_BUF_SIZE];
+	g_autoptr(GPtrArray) addrs = NULL;
+	g_auto(GStrv) paired = NULL;
 
 	if (!cfg->gateway_id || rl_topic_id_validate(cfg->gateway_id) < 0 || !cfg->patient_id ||
 	    rl_topic_id_validate(cfg->patient_id) < 0 || !cfg->state_dir ||
@@ -1357,6 +1333,9 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 	gw->version = g_strdup(cfg->version ? cfg->version : "0");
 	gw->cfg.gateway_id = gw->gateway_id;
 	gw->cfg.patient_id = gw->patient_id;
+	gw->state_dir = g_strdup(cfg->state_dir);
+	gw->adapter = g_strdup(cfg->adapter);
+	gw->uri = g_strdup(cfg->uplink.uri);
 	gw->cfg.state_dir = NULL;
 	gw->cfg.wearables = NULL;
 	gw->cfg.aliases = NULL;
@@ -1399,20 +1378,38 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 			g_warning("audit: %s", e->message);
 	}
 
-	gw->w = g_new0(struct wearable, cfg->n_wearables);
-	gw->n_w = cfg->n_wearables;
-	for (size_t i = 0; i < cfg->n_wearables; i++) {
+	/* the wearables: the config's, then those paired over the control
+	 * API (kept in the store) */
+	paired = paired_list(gw);
+	addrs = g_ptr_array_new();
+	for (size_t i = 0; i < cfg->n_wearables; i++)
+		g_ptr_array_add(addrs, (gpointer)cfg->wearables[i]);
+	for (size_t i = 0; paired && paired[i]; i++) {
+		char a[GW_BLUEZ_ADDR_SIZE];
+		bool known = false;
+
+		if (!gw_bluez_address_normalize(paired[i], a))
+			continue;
+		for (size_t j = 0; j < cfg->n_wearables; j++)
+			known |= g_ascii_strcasecmp(cfg->wearables[j], a) == 0;
+		if (!known)
+			g_ptr_array_add(addrs, paired[i]);
+	}
+	gw->w = g_new0(struct wearable, addrs->len);
+	gw->n_w = addrs->len;
+	gw->n_w_config = cfg->n_wearables;
+	for (size_t i = 0; i < gw->n_w; i++) {
 		struct wearable *w = &gw->w[i];
 
 		w->gw = gw;
-		if (!gw_bluez_address_normalize(cfg->wearables[i], w->address)) {
+		if (!gw_bluez_address_normalize(addrs->pdata[i], w->address)) {
 			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 				    "gateway: wearable %zu is not a Bluetooth address", i + 1);
 			return NULL;
 		}
 		strip_colons(w->address, w->id, sizeof(w->id));
-		w->alias = cfg->aliases && cfg->aliases[i] ? g_strdup(cfg->aliases[i])
-							   : g_strdup_printf("w%zu", i + 1);
+		w->alias = i < cfg->n_wearables && cfg->aliases && cfg->aliases[i]
+				   ? g_strdup(cfg->aliases[i]) : g_strdup_printf("w%zu", i + 1);
 		if (rl_topic_id_validate(w->alias) < 0) {
 			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 				    "gateway: alias of wearable %zu is not [A-Za-z0-9_-]{1,64}", i + 1);
@@ -1444,6 +1441,7 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 	gw_rules_broker(gw->rules, false, wall_us());
 	if (gw->st.store_corrupt_aside)
 		gw_rules_store_corrupt(gw->rules, wall_us());
+	load_pain_history(gw);
 	gw_rules_tick(gw->rules, wall_us());
 	replay(gw);
 
@@ -1481,8 +1479,8 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 	sink.user_data = gw;
 	gw_ble_config_init(&bcfg);
 	bcfg.adapter = cfg->adapter;
-	bcfg.allowlist = cfg->wearables;
-	bcfg.n_allowlist = cfg->n_wearables;
+	bcfg.allowlist = (const char *const *)addrs->pdata;
+	bcfg.n_allowlist = addrs->len;
 	bcfg.sink = &sink;
 	bcfg.log_personal = cfg->log_personal;
 	bcfg.clock_synced = gw->clock_synced;
@@ -1628,6 +1626,9 @@ void gw_gateway_free(GwGateway *gw)
 	g_free(gw->cmd_filter);
 	g_free(gw->gateway_id);
 	g_free(gw->patient_id);
+	g_free(gw->state_dir);
+	g_free(gw->adapter);
+	g_free(gw->uri);
 	g_free(gw->version);
 	g_free(gw);
 }
@@ -1643,4 +1644,47 @@ void gw_gateway_get_stats(GwGateway *gw, struct gw_gateway_stats *ret)
 	ret->in_flight = g_hash_table_size(gw->in_flight);
 	ret->connected = gw->up && gw_uplink_is_connected(gw->up);
 	ret->clock_synced = gw->clock_synced;
+}
+
+void gw_gateway_reconfigure(GwGateway *gw, const struct gw_gateway_config *cfg)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_return_if_fail(gw != NULL && cfg != NULL);
+	if (!gw_rules_set_config(gw->rules, &cfg->rules, &error))
+		g_warning("reload: the rules were not changed: %s", error->message);
+	g_free(gw->fallback_command);
+	gw->fallback_command = g_strdup(cfg->fallback_command);
+	gw->cfg.store_budget_bytes = cfg->store_budget_bytes;
+	gw_store_set_budget(gw->store, cfg->store_budget_bytes);
+	gw->cfg.backlog_rate = cfg->backlog_rate;
+	if (cfg->commit_interval_ms && cfg->commit_interval_ms != gw->cfg.commit_interval_ms) {
+		gw->cfg.commit_interval_ms = cfg->commit_interval_ms;
+		g_source_remove(gw->commit_timer);
+		gw->commit_timer = g_timeout_add(gw->cfg.commit_interval_ms, commit_cb, gw);
+	}
+	if (cfg->status_interval_s && cfg->status_interval_s != gw->cfg.status_interval_s) {
+		gw->cfg.status_interval_s = cfg->status_interval_s;
+		g_source_remove(gw->status_timer);
+		gw->status_timer = g_timeout_add_seconds(gw->cfg.status_interval_s, status_cb, gw);
+	}
+	/* a lowered budget is enforced now, not at the next check */
+	budget_cb(gw);
+}
+
+/* ---- for gateway-query.c ---- */
+
+int64_t gw_gateway_wall_us(void)
+{
+	return wall_us();
+}
+
+void gw_gateway_commit_soon(GwGateway *gw)
+{
+	commit_soon(gw);
+}
+
+void gw_gateway_strip_colons(const char *address, char *out, size_t size)
+{
+	strip_colons(address, out, size);
 }

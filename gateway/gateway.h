@@ -25,6 +25,7 @@
 #define REHABLINK_GATEWAY_GATEWAY_H
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -71,6 +72,36 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error);
 void gw_gateway_stop(GwGateway *gw, unsigned int timeout_ms);
 void gw_gateway_free(GwGateway *gw);	/* NULL-safe; stops first if running */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwGateway, gw_gateway_free)
+
+/* Applies what can change while the daemon runs (SIGHUP, Reload()):
+ * rules, fallback_command, store_budget_bytes, commit_interval_ms,
+ * backlog_rate, status_interval_s. Everything else in cfg is ignored
+ * (main.c tells the user which keys need a restart). */
+void gw_gateway_reconfigure(GwGateway *gw, const struct gw_gateway_config *cfg);
+
+/* ---- what the control API reads (gateway-query.c; the shapes are in
+ * docs/control-api.md). Each returns a new JSON tree, or NULL with error
+ * set: G_IO_ERROR_NOT_FOUND (no such alert or wearable),
+ * G_IO_ERROR_INVALID_ARGUMENT, or another code when it failed. */
+JsonNode *gw_gateway_status_json(GwGateway *gw);
+JsonNode *gw_gateway_devices_json(GwGateway *gw);
+JsonNode *gw_gateway_alerts_json(GwGateway *gw, bool include_closed);
+JsonNode *gw_gateway_alert_json(GwGateway *gw, const char *alert_id, GError **error);
+JsonNode *gw_gateway_queue_json(GwGateway *gw, GError **error);
+/* alias "": the first wearable */
+JsonNode *gw_gateway_data_json(GwGateway *gw, const char *alias, int64_t since_us,
+			       GError **error);
+/* Writes the records received since since_us to fd as "csv" or "json"
+ * (one object a line); answers {"records","bytes"}. */
+JsonNode *gw_gateway_export(GwGateway *gw, int fd, const char *format, int64_t since_us,
+			    GError **error);
+/* Adds (pair) or removes a wearable paired over the control API, kept in
+ * the store; *ret_changed says the list changed: the caller restarts the
+ * gateway so its links follow (the set of links is fixed while running). */
+JsonNode *gw_gateway_pair(GwGateway *gw, const char *address, bool pair, bool *ret_changed,
+			  GError **error);
+JsonNode *gw_gateway_test_alert(GwGateway *gw, GError **error);
+JsonNode *gw_gateway_check_store(GwGateway *gw);
 
 struct gw_gateway_stats {
 	uint64_t records_stored;

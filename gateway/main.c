@@ -1,213 +1,283 @@
 // SPDX-License-Identifier: MIT
 /*
- * rehablinkd: options, config, loop, signals, wiring, shutdown.
+ * rehablinkd: options, config, logging, loop, signals, wiring, shutdown.
  *
- * The config file is a GKeyFile read through one table of keys with their
- * types, ranges and defaults (config/rehablink.conf documents each).
+ *   options (GOption) -> log (gateway/log.c) -> config (gateway/config.c)
+ *   -> GwGateway -> GwControl -> sd_notify READY=1 -> the main loop
+ *
+ * SIGTERM, SIGINT: a graceful stop (commit, the offline status, disconnect).
+ * SIGHUP, and the control API's Reload(): the config file is read again;
+ * with any error nothing is applied, else the reloadable keys are applied
+ * (gw_gateway_reconfigure, the log level) and the changed restart-only
+ * keys are named. systemd: READY=1, STATUS= every few seconds, WATCHDOG=1
+ * at half the watchdog interval, RELOADING=1 around a reload, STOPPING=1.
+ *
+ * Exit codes: 0 a clean stop (and --version, a good --check-config), 1 a
+ * config or start-up error, 2 a bad command line.
  */
 #define G_LOG_DOMAIN "rehablinkd"
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 
+#include "config.h"
+#include "control.h"
 #include "gateway.h"
+#include "log.h"
 
 #ifndef REHABLINK_VERSION
-#define REHABLINK_VERSION "0.4.0"
+#define REHABLINK_VERSION "0.0.0"	/* the Makefile sets it */
 #endif
+
+#define STATUS_INTERVAL_S 5
+#define STOP_TIMEOUT_MS 3000
 
 static char *arg_config = NULL;
 static gboolean arg_version = FALSE;
 static gboolean arg_check = FALSE;
 static gboolean arg_foreground = FALSE;
 static gboolean arg_personal = FALSE;
+static bool arg_level_set = false;
+static GLogLevelFlags arg_level = G_LOG_LEVEL_MESSAGE;
+
+static gboolean parse_level(const char *name, const char *value, gpointer data, GError **error)
+{
+	(void)name;
+	(void)data;
+	if (!gw_log_level_parse(value, &arg_level)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "--log-level: \"%s\" is not one of error, warning, message, info, debug",
+			    value);
+		return FALSE;
+	}
+	arg_level_set = true;
+	return TRUE;
+}
 
 static const GOptionEntry entries[] = {
 	{ "config", 'c', 0, G_OPTION_ARG_FILENAME, &arg_config, "The config file", "FILE" },
-	{ "check-config", 0, 0, G_OPTION_ARG_NONE, &arg_check, "Check the config and exit", NULL },
+	{ "check-config", 0, 0, G_OPTION_ARG_NONE, &arg_check,
+	  "Check the config file, print what is wrong, exit 0 (good) or 1", NULL },
 	{ "foreground", 'f', 0, G_OPTION_ARG_NONE, &arg_foreground,
 	  "Stay in the foreground (the default; for symmetry with other daemons)", NULL },
+	{ "log-level", 'l', 0, G_OPTION_ARG_CALLBACK, (gpointer)parse_level,
+	  "The least severe level logged: error, warning, message, info or debug "
+	  "(overrides [log] level)", "LEVEL" },
 	{ "log-personal-info", 0, 0, G_OPTION_ARG_NONE, &arg_personal,
-	  "Log full device addresses", NULL },
-	{ "version", 0, 0, G_OPTION_ARG_NONE, &arg_version, "Print the version and exit", NULL },
+	  "Log full device addresses (and show them and the patient id in the control API)",
+	  NULL },
+	{ "version", 'V', 0, G_OPTION_ARG_NONE, &arg_version, "Print the version and exit", NULL },
 	{ NULL }
 };
 
-/* ---- the config: one table ------------------------------------------------- */
-
-enum key_type { K_STR, K_INT, K_BOOL, K_LIST };
-
-struct key {
-	const char *group, *name;
-	enum key_type type;
-	int64_t min, max;		/* K_INT */
-	const char *def;		/* default as text, NULL: none */
-	bool required;
+struct daemon {
+	GMainLoop *loop;
+	GwGateway *gw;
+	GwControl *control;
+	struct gw_gateway_config base;	/* what no key sets */
+	GwConfig *started;		/* the config started with: restart-only keys */
+	GwConfig *applied;		/* the last one applied (may be started) */
+	char *status;			/* the last STATUS= sent */
+	bool restart;			/* the loop quit for a restart */
 };
 
-static const struct key keys[] = {
-	{ "gateway", "id", K_STR, 0, 0, NULL, true },
-	{ "gateway", "patient", K_STR, 0, 0, NULL, true },
-	{ "gateway", "state_dir", K_STR, 0, 0, "/var/lib/rehablink", false },
-	{ "gateway", "clock", K_STR, 0, 0, "auto", false },
-	{ "gateway", "surgery_date", K_STR, 0, 0, NULL, false },
-	{ "escalation", "fallback_command", K_STR, 0, 0, NULL, false },
-	{ "ble", "adapter", K_STR, 0, 0, "", false },
-	{ "ble", "wearables", K_LIST, 0, 0, NULL, true },
-	{ "ble", "aliases", K_LIST, 0, 0, NULL, false },
-	{ "mqtt", "uri", K_STR, 0, 0, NULL, true },
-	{ "mqtt", "ca_file", K_STR, 0, 0, NULL, false },
-	{ "mqtt", "cert_file", K_STR, 0, 0, NULL, false },
-	{ "mqtt", "key_file", K_STR, 0, 0, NULL, false },
-	{ "mqtt", "username", K_STR, 0, 0, NULL, false },
-	{ "mqtt", "password", K_STR, 0, 0, NULL, false },
-	{ "mqtt", "allow_plaintext", K_BOOL, 0, 0, "false", false },
-	{ "mqtt", "keepalive_s", K_INT, 1, 20, "15", false },
-	{ "mqtt", "version", K_INT, 4, 5, "5", false },
-	{ "mqtt", "window", K_INT, 1, 1024, "32", false },
-	{ "mqtt", "backlog_rate", K_INT, 0, 100000, "1000", false },
-	{ "store", "budget_mb", K_INT, 0, 1 << 20, "512", false },
-	{ "store", "commit_interval_ms", K_INT, 10, 3600000, "300000", false },
-};
-
-static const struct key *key_find(const char *group, const char *name)
+static int usage(GOptionContext *oc, const char *what)
 {
-	for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
-		if (strcmp(keys[i].group, group) == 0 && strcmp(keys[i].name, name) == 0)
-			return &keys[i];
-	return NULL;
+	g_autofree char *help = g_option_context_get_help(oc, TRUE, NULL);
+
+	fprintf(stderr, "rehablinkd: %s\n\n%s", what, help);
+	return 2;
 }
 
-/* Checks every key against the table; errors name file, group, key and
- * what is wrong. Unknown keys are warned about. */
-static bool config_check(GKeyFile *kf, const char *file, GString *out)
+static void apply_level(const GwConfig *cfg)
 {
-	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
-	bool ok = true;
+	GLogLevelFlags l = G_LOG_LEVEL_MESSAGE;
 
-	for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
-		const struct key *k = &keys[i];
-		g_autoptr(GError) e = NULL;
-		g_autofree char *v = g_key_file_get_value(kf, k->group, k->name, NULL);
-
-		if (!v) {
-			if (k->required) {
-				g_string_append_printf(out, "%s: [%s] %s: missing (required)\n", file,
-						       k->group, k->name);
-				ok = false;
-			}
-			continue;
-		}
-		if (k->type == K_INT) {
-			gint64 x = g_key_file_get_int64(kf, k->group, k->name, &e);
-
-			if (e || x < k->min || x > k->max) {
-				g_string_append_printf(out, "%s: [%s] %s: \"%s\" is not an integer "
-						       "%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT "\n",
-						       file, k->group, k->name, v, k->min, k->max);
-				ok = false;
-			}
-		} else if (k->type == K_BOOL) {
-			g_key_file_get_boolean(kf, k->group, k->name, &e);
-			if (e) {
-				g_string_append_printf(out, "%s: [%s] %s: \"%s\" is not true or false\n",
-						       file, k->group, k->name, v);
-				ok = false;
-			}
-		}
-	}
-	for (size_t g = 0; groups && groups[g]; g++) {
-		g_auto(GStrv) names = g_key_file_get_keys(kf, groups[g], NULL, NULL);
-
-		if (strcmp(groups[g], "rules") == 0)
-			continue;	/* the engine's own table: rules_load */
-		for (size_t n = 0; names && names[n]; n++)
-			if (!key_find(groups[g], names[n]))
-				g_string_append_printf(out, "%s: [%s] %s: unknown key (ignored)\n", file,
-						       groups[g], names[n]);
-	}
-	return ok;
+	if (arg_level_set)
+		l = arg_level;
+	else if (cfg->log_level)
+		gw_log_level_parse(cfg->log_level, &l);
+	gw_log_set_level(l);
 }
 
-/* [rules]: every key through the engine's table (docs/escalation.md). */
-static bool rules_load(GKeyFile *kf, const char *file, struct gw_rules_config *rc, GString *out)
+/* ---- sd_notify -------------------------------------------------------------- */
+
+static char *status_text(struct daemon *d)
 {
-	g_auto(GStrv) names = g_key_file_get_keys(kf, "rules", NULL, NULL);
+	struct gw_gateway_stats st;
+	size_t n = d->started->gw.n_wearables;
+
+	gw_gateway_get_stats(d->gw, &st);
+	return g_strdup_printf("%zu wearable%s, broker %s, %u in flight, %" G_GUINT64_FORMAT
+			       " published, %" G_GUINT64_FORMAT " records stored, clock %s%s",
+			       n, n == 1 ? "" : "s", st.connected ? "connected" : "not connected",
+			       st.in_flight, st.messages_published, st.records_stored,
+			       st.clock_synced ? "synchronised" : "not synchronised",
+			       st.store_corrupt_aside ? ", store was corrupt (moved aside)" : "");
+}
+
+static void notify_status(struct daemon *d, const char *extra)
+{
+	g_autofree char *s = status_text(d);
+
+	if (!extra && g_strcmp0(s, d->status) == 0)
+		return;
+	sd_notifyf(0, "%sSTATUS=%s", extra ? extra : "", s);
+	g_free(d->status);
+	d->status = g_steal_pointer(&s);
+}
+
+static gboolean status_cb(gpointer ud)
+{
+	notify_status(ud, NULL);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean watchdog_cb(gpointer ud)
+{
+	(void)ud;
+	sd_notify(0, "WATCHDOG=1");
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- reload ----------------------------------------------------------------- */
+
+static void add_strings(JsonBuilder *b, const char *member, GPtrArray *a)
+{
+	json_builder_set_member_name(b, member);
+	json_builder_begin_array(b);
+	for (guint i = 0; a && i < a->len; i++)
+		json_builder_add_string_value(b, a->pdata[i]);
+	json_builder_end_array(b);
+}
+
+static char *joined(GPtrArray *a)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	for (guint i = 0; i < a->len; i++)
+		g_string_append_printf(s, "%s%s", i ? ", " : "", (const char *)a->pdata[i]);
+	return g_strdup(s->str);
+}
+
+/*
+ * Re-reads the config file: SIGHUP and the control API's Reload(). With
+ * any error nothing is applied; else the changed reloadable keys are
+ * applied and the changed restart-only keys (against the config the daemon
+ * started with: they stay pending until a restart) are named. Answers
+ * {"ok","applied","needs_restart","errors"} (g_free).
+ */
+static char *reload_json(void *user_data)
+{
+	struct daemon *d = user_data;
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GPtrArray) applied = NULL, needs_restart = NULL;
+	g_autoptr(GPtrArray) unused_rel = NULL, unused_res = NULL;
+	GwConfig *n;
+	bool ok;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT "\nSTATUS=reloading %s",
+		   g_get_monotonic_time(), arg_config);
+	n = gw_config_load_file(arg_config, &d->base);
+	ok = gw_config_ok(n);
+	if (!ok) {
+		for (guint i = 0; i < n->errors->len; i++)
+			g_warning("reload: %s", (const char *)n->errors->pdata[i]);
+		g_warning("reload: %s: %u error(s): nothing applied", arg_config, n->errors->len);
+		applied = g_ptr_array_new();
+		needs_restart = g_ptr_array_new();
+	} else {
+		for (guint i = 0; i < n->warnings->len; i++)
+			g_warning("reload: %s", (const char *)n->warnings->pdata[i]);
+		gw_config_diff(d->applied, n, &applied, &unused_res);
+		gw_config_diff(d->started, n, &unused_rel, &needs_restart);
+		if (applied->len) {
+			g_autofree char *s = joined(applied);
+
+			gw_gateway_reconfigure(d->gw, &n->gw);
+			apply_level(n);
+			g_message("reload: applied: %s", s);
+			if (arg_level_set && g_ptr_array_find_with_equal_func(applied, "log.level",
+									      g_str_equal, NULL))
+				g_message("reload: log.level: --log-level %s overrides it",
+					  gw_log_level_name(arg_level));
+		} else {
+			g_message("reload: no reloadable key changed");
+		}
+		if (needs_restart->len) {
+			g_autofree char *s = joined(needs_restart);
+
+			g_message("reload: changed, needs a restart: %s", s);
+		}
+		if (d->applied != d->started)
+			gw_config_free(d->applied);
+		d->applied = n;
+	}
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "ok");
+	json_builder_add_boolean_value(b, ok);
+	add_strings(b, "applied", applied);
+	add_strings(b, "needs_restart", needs_restart);
+	add_strings(b, "errors", n->errors);
+	json_builder_end_object(b);
+	if (!ok)
+		gw_config_free(n);
+	root = json_builder_get_root(b);
+	notify_status(d, "READY=1\n");
+	return json_to_string(root, FALSE);
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+/* Pair()/Forget() changed the wearables: the gateway is made again (from
+ * the main loop, after the answer went out). */
+static void restart_hook(void *user_data)
+{
+	struct daemon *d = user_data;
+
+	d->restart = true;
+	g_main_loop_quit(d->loop);
+}
+
+/* The gateway on d->started, and its control API. */
+static bool start(struct daemon *d, GError **error)
+{
+	struct gw_control_config ccfg;
 	g_autoptr(GError) e = NULL;
-	bool ok = true;
 
-	gw_rules_config_init(rc);
-	for (size_t n = 0; names && names[n]; n++) {
-		g_autofree char *key = g_strconcat("rules.", names[n], NULL);
-		g_autofree char *v = g_key_file_get_string(kf, "rules", names[n], NULL);
-		g_autoptr(GError) ke = NULL;
-
-		if (!v || !gw_rules_config_set(rc, key, v, &ke)) {
-			g_string_append_printf(out, "%s: [rules] %s: %s\n", file, names[n],
-					       ke ? ke->message : "not a string");
-			ok = false;
-		}
-	}
-	if (ok && !gw_rules_config_validate(rc, &e)) {
-		g_string_append_printf(out, "%s: [rules]: %s\n", file, e->message);
-		ok = false;
-	}
-	return ok;
-}
-
-static bool surgery_date(GKeyFile *kf, const char *file, struct gw_agg_config *agg, GString *out)
-{
-	g_autofree char *v = g_key_file_get_string(kf, "gateway", "surgery_date", NULL);
-	unsigned int y, m, d;
-	char extra;
-
-	if (!v)
-		return true;
-	if (sscanf(v, "%4u-%2u-%2u%c", &y, &m, &d, &extra) != 3 ||
-	    !g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)y)) {
-		g_string_append_printf(out, "%s: [gateway] surgery_date: \"%s\" is not a date "
-				       "YYYY-MM-DD\n", file, v);
+	d->gw = gw_gateway_new(&d->started->gw, error);
+	if (!d->gw)
 		return false;
-	}
-	agg->have_surgery_date = true;
-	agg->surgery_year = (int)y;
-	agg->surgery_month = (int)m;
-	agg->surgery_day = (int)d;
+	gw_control_config_init(&ccfg);
+	ccfg.reload = reload_json;
+	ccfg.restart = restart_hook;
+	ccfg.user_data = d;
+	d->control = gw_control_new(d->gw, &ccfg, &e);
+	if (!d->control)
+		g_warning("control API: %s (running without it)", e->message);
 	return true;
 }
 
-static char *get_str(GKeyFile *kf, const char *group, const char *name)
+static gboolean on_stop(gpointer ud)
 {
-	const struct key *k = key_find(group, name);
-	char *v = g_key_file_get_string(kf, group, name, NULL);
+	struct daemon *d = ud;
 
-	if (!v && k && k->def)
-		v = g_strdup(k->def);
-	if (v && !*v) {
-		g_free(v);
-		v = NULL;
-	}
-	return v;
+	g_message("stop requested");
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_CONTINUE;
 }
 
-static int64_t get_int(GKeyFile *kf, const char *group, const char *name)
+static gboolean on_hup(gpointer ud)
 {
-	const struct key *k = key_find(group, name);
-	g_autoptr(GError) e = NULL;
-	gint64 v = g_key_file_get_int64(kf, group, name, &e);
-
-	return e ? g_ascii_strtoll(k->def, NULL, 10) : v;
-}
-
-/* ---- main ------------------------------------------------------------------ */
-
-static gboolean on_signal(gpointer ud)
-{
-	g_main_loop_quit(ud);
+	g_free(reload_json(ud));
 	return G_SOURCE_CONTINUE;
 }
 
@@ -215,107 +285,108 @@ int main(int argc, char **argv)
 {
 	g_autoptr(GOptionContext) oc = g_option_context_new("- the rehablink bedside gateway");
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autoptr(GString) findings = g_string_new(NULL);
-	g_autoptr(GMainLoop) loop = NULL;
-	g_autoptr(GwGateway) gw = NULL;
-	struct gw_gateway_config cfg;
-	g_autofree char *id = NULL, *patient = NULL, *state = NULL, *clock = NULL, *adapter = NULL;
-	g_autofree char *fallback = NULL;
-	g_autofree char *uri = NULL, *ca = NULL, *cert = NULL, *key = NULL, *user = NULL, *pass = NULL;
-	g_auto(GStrv) wearables = NULL, aliases = NULL;
-	gsize n_w = 0, n_a = 0;
+	g_autofree char *findings = NULL;
+	struct daemon d = { 0 };
+	guint status_timer = 0, watchdog_timer = 0;
+	uint64_t wd_usec = 0;
+	int rc = 0;
 	bool ok;
 
 	g_option_context_add_main_entries(oc, entries, NULL);
-	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
-		fprintf(stderr, "rehablinkd: %s\n", error->message);
-		return 2;
+	g_option_context_set_description(oc,
+		"Exit status: 0 a clean stop, 1 a config or start-up error, 2 a bad command "
+		"line.\nSIGHUP reloads the config file; SIGTERM stops.\n");
+	if (!g_option_context_parse(oc, &argc, &argv, &error))
+		return usage(oc, error->message);
+	if (argc > 1) {
+		g_autofree char *what = g_strdup_printf("unexpected argument '%s'", argv[1]);
+
+		return usage(oc, what);
 	}
 	if (arg_version) {
 		printf("rehablinkd %s\n", REHABLINK_VERSION);
 		return 0;
 	}
-	if (!arg_config) {
-		fprintf(stderr, "rehablinkd: --config FILE is required\n");
-		return 2;
-	}
-	if (!g_key_file_load_from_file(kf, arg_config, G_KEY_FILE_NONE, &error)) {
-		fprintf(stderr, "rehablinkd: %s: %s\n", arg_config, error->message);
-		return 1;
-	}
-	gw_gateway_config_init(&cfg);
-	ok = config_check(kf, arg_config, findings);
-	ok &= rules_load(kf, arg_config, &cfg.rules, findings);
-	ok &= surgery_date(kf, arg_config, &cfg.agg, findings);
-	if (findings->len)
-		fputs(findings->str, stderr);
-	if (arg_check)
+	if (!arg_config)
+		return usage(oc, "--config FILE is required");
+
+	gw_log_init();
+	gw_log_set_personal(arg_personal);
+	gw_log_set_level(arg_level_set ? arg_level : G_LOG_LEVEL_MESSAGE);
+	gw_gateway_config_init(&d.base);
+	d.base.version = REHABLINK_VERSION;
+	d.base.log_personal = arg_personal;
+	d.started = d.applied = gw_config_load_file(arg_config, &d.base);
+	ok = gw_config_ok(d.started);
+	findings = gw_config_findings(d.started);
+	if (arg_check) {
+		fputs(findings, stdout);
+		printf("%s: %s (%u error(s), %u warning(s))\n", arg_config,
+		       ok ? "ok" : "not valid", d.started->errors->len, d.started->warnings->len);
+		gw_config_free(d.started);
 		return ok ? 0 : 1;
-	if (!ok)
+	}
+	if (!ok) {
+		fputs(findings, stderr);
+		fprintf(stderr, "rehablinkd: %s: not started (%u error(s))\n", arg_config,
+			d.started->errors->len);
+		gw_config_free(d.started);
 		return 1;
+	}
+	apply_level(d.started);
+	for (guint i = 0; i < d.started->warnings->len; i++)
+		g_warning("%s", (const char *)d.started->warnings->pdata[i]);
 
-	id = get_str(kf, "gateway", "id");
-	fallback = get_str(kf, "escalation", "fallback_command");
-	cfg.fallback_command = fallback;
-	patient = get_str(kf, "gateway", "patient");
-	state = get_str(kf, "gateway", "state_dir");
-	clock = get_str(kf, "gateway", "clock");
-	adapter = get_str(kf, "ble", "adapter");
-	wearables = g_key_file_get_string_list(kf, "ble", "wearables", &n_w, NULL);
-	aliases = g_key_file_get_string_list(kf, "ble", "aliases", &n_a, NULL);
-	uri = get_str(kf, "mqtt", "uri");
-	ca = get_str(kf, "mqtt", "ca_file");
-	cert = get_str(kf, "mqtt", "cert_file");
-	key = get_str(kf, "mqtt", "key_file");
-	user = get_str(kf, "mqtt", "username");
-	pass = get_str(kf, "mqtt", "password");
-	if (!gw_clock_mode_parse(clock, &cfg.clock_mode)) {
-		fprintf(stderr, "rehablinkd: %s: [gateway] clock: \"%s\" is not auto, synced or "
-			"unsynced\n", arg_config, clock);
-		return 1;
-	}
-	if (aliases && n_a != n_w) {
-		fprintf(stderr, "rehablinkd: %s: [ble] aliases: %zu aliases for %zu wearables\n",
-			arg_config, (size_t)n_a, (size_t)n_w);
-		return 1;
-	}
-	cfg.gateway_id = id;
-	cfg.patient_id = patient;
-	cfg.version = REHABLINK_VERSION;
-	cfg.state_dir = state;
-	cfg.wearables = (const char *const *)wearables;
-	cfg.aliases = (const char *const *)aliases;
-	cfg.n_wearables = n_w;
-	cfg.adapter = adapter;
-	cfg.log_personal = arg_personal;
-	cfg.store_budget_bytes = (uint64_t)get_int(kf, "store", "budget_mb") << 20;
-	cfg.commit_interval_ms = (unsigned int)get_int(kf, "store", "commit_interval_ms");
-	cfg.backlog_rate = (unsigned int)get_int(kf, "mqtt", "backlog_rate");
-	cfg.uplink.uri = uri;
-	cfg.uplink.ca_file = ca;
-	cfg.uplink.cert_file = cert;
-	cfg.uplink.key_file = key;
-	cfg.uplink.username = user;
-	cfg.uplink.password = pass;
-	cfg.uplink.allow_plaintext = g_key_file_get_boolean(kf, "mqtt", "allow_plaintext", NULL);
-	cfg.uplink.keepalive_s = (int)get_int(kf, "mqtt", "keepalive_s");
-	cfg.uplink.mqtt_version = (int)get_int(kf, "mqtt", "version");
-	cfg.uplink.window = (unsigned int)get_int(kf, "mqtt", "window");
+	d.loop = g_main_loop_new(NULL, FALSE);
+	g_unix_signal_add(SIGTERM, on_stop, &d);
+	g_unix_signal_add(SIGINT, on_stop, &d);
+	g_unix_signal_add(SIGHUP, on_hup, &d);
+	for (;;) {
+		if (!start(&d, &error)) {
+			g_warning("not started: %s", error->message);
+			sd_notifyf(0, "STATUS=not started: %s", error->message);
+			rc = 1;
+			break;
+		}
+		if (!status_timer)
+			status_timer = g_timeout_add_seconds(STATUS_INTERVAL_S, status_cb, &d);
+		if (!watchdog_timer && sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+			watchdog_timer = g_timeout_add((guint)MAX(wd_usec / 2000, 1), watchdog_cb,
+						       &d);
+			sd_notify(0, "WATCHDOG=1");
+		}
+		g_message("running (gateway %s, %zu wearable(s), log level %s%s)",
+			  d.started->gw.gateway_id, d.started->gw.n_wearables,
+			  gw_log_level_name(gw_log_get_level()),
+			  arg_personal ? ", personal info logged" : "");
+		notify_status(&d, "READY=1\n");
+		g_main_loop_run(d.loop);
 
-	loop = g_main_loop_new(NULL, FALSE);
-	gw = gw_gateway_new(&cfg, &error);
-	if (!gw) {
-		fprintf(stderr, "rehablinkd: %s\n", error->message);
-		return 1;
+		if (!d.restart)
+			sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+		g_message(d.restart ? "restarting the gateway" : "stopping");
+		gw_control_free(g_steal_pointer(&d.control));
+		gw_gateway_stop(d.gw, STOP_TIMEOUT_MS);
+		g_clear_pointer(&d.gw, gw_gateway_free);
+		if (!d.restart)
+			break;
+		/* the last good config now takes effect in full */
+		d.restart = false;
+		if (d.applied != d.started) {
+			gw_config_free(d.started);
+			d.started = d.applied;
+		}
 	}
-	g_unix_signal_add(SIGTERM, on_signal, loop);
-	g_unix_signal_add(SIGINT, on_signal, loop);
-	sd_notify(0, "READY=1\nSTATUS=running");
-	g_message("running (gateway %s, %zu wearable(s))", id, (size_t)n_w);
-	g_main_loop_run(loop);
-	sd_notify(0, "STOPPING=1");
-	g_message("stopping");
-	gw_gateway_stop(gw, 3000);
-	return 0;
+	if (status_timer)
+		g_source_remove(status_timer);
+	if (watchdog_timer)
+		g_source_remove(watchdog_timer);
+	g_main_loop_unref(d.loop);
+	if (d.applied != d.started)
+		gw_config_free(d.applied);
+	gw_config_free(d.started);
+	g_free(d.status);
+	if (rc == 0)
+		g_message("stopped");
+	return rc;
 }
