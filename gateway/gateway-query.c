@@ -102,7 +102,10 @@ static void add_device(JsonBuilder *b, GwGateway *gw, struct wearable *w, int64_
 		json_builder_add_null_value(b);
 	else
 		json_builder_add_double_value(b, secs(age));
-	member_bool(b, "fresh", age >= 0 && age <= fresh_us);
+	/* nothing yet since start: silent only once the no-data time has
+	 * passed since the start, as the no-data alarm sees it */
+	member_bool(b, "fresh", age >= 0 ? age <= fresh_us
+					 : g_get_monotonic_time() - gw->started_mono_us <= fresh_us);
 	json_builder_set_member_name(b, "last_seq");
 	if (w->last_seq == RL_NONE)
 		json_builder_add_null_value(b);

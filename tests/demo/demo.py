@@ -134,6 +134,16 @@ commit_interval_ms=2000
                       "synced from the wearable's memory)", flush=True)
                 history = 0
             time.sleep(0.2)
+        ctl = os.path.join(BIN, "rehablinkctl")
+        if os.path.exists(ctl):
+            print("demo: what a technician sees over SSH: rehablinkctl status", flush=True)
+            r = subprocess.run([ctl, "--no-color", "status"], env=stack.env, capture_output=True,
+                               text=True, timeout=30)
+            for ln in (r.stdout + r.stderr).splitlines():
+                print(f"    {ln}")
+            if r.returncode not in (0, 1) or "rehablinkd" not in r.stdout:
+                ok = False
+                print(f"demo: FAILED: rehablinkctl status exited {r.returncode}")
         stack.gw_stop()
         time.sleep(0.5)
         msgs = [m for m in consumer.snapshot() if m[2] is not None]
