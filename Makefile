@@ -33,7 +33,8 @@ CHECK_FUZZ_SECONDS ?= 10
 WARN := -Wall -Wextra -Werror -Wshadow -Wswitch-enum -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-align -Wvla -Wformat=2 \
 	-Wundef -Wwrite-strings -Wold-style-definition
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+VERSION := 0.5.0
+BASE_CFLAGS := -std=c11 -DREHABLINK_VERSION='"$(VERSION)"' -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
 	-fno-common $(WARN) -Iproto -Igateway -Itests -Itests/fakes
 OPT ?= -O2 -g
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -80,16 +81,22 @@ test-rules_SRCS := tests/test-rules.c gateway/rules.c
 test-rules_PKGS := cmocka glib-2.0
 test-clock_SRCS := tests/test-clock.c gateway/clock.c
 test-clock_PKGS := cmocka glib-2.0
+# the config loader (key table, from a buffer); rules.c: the [rules] table
+TESTS += $(if $(wildcard tests/test-config.c),test-config)
+test-config_SRCS := tests/test-config.c gateway/config.c gateway/rules.c gateway/clock.c
+test-config_PKGS := cmocka glib-2.0
 # these start the fake bluetoothd of their own variant (../bin/)
 TEST_DEPS_test-bluez := fake-bluetoothd
 TEST_DEPS_test-ble := fake-bluetoothd
 
 # programs
 PROGRAMS := rehablinkd rehablink-sim fake-bluetoothd vm-central vm-gateway
-GATEWAY := gateway/gateway.c gateway/store.c gateway/aggregate.c gateway/uplink.c gateway/rules.c \
+GATEWAY := gateway/gateway.c gateway/gateway-query.c gateway/store.c gateway/aggregate.c gateway/uplink.c gateway/rules.c \
 	gateway/clock.c gateway/ble.c gateway/central.c gateway/journal.c gateway/bluez.c \
 	gateway/bluez-parse.c $(BLE_CORE) $(PROTO_CLINIC)
-rehablinkd_SRCS := gateway/main.c $(GATEWAY)
+# the daemon's shell: config loader, logging, the control API
+DAEMON := $(wildcard gateway/config.c gateway/log.c gateway/control.c)
+rehablinkd_SRCS := gateway/main.c $(DAEMON) $(GATEWAY)
 rehablinkd_PKGS := gio-2.0 gio-unix-2.0 glib-2.0 json-glib-1.0 sqlite3 libsystemd
 rehablinkd_LIBS := -lpaho-mqtt3as
 SIM := gateway/sim-fakebus.c gateway/sim.c $(PROTO_WEARABLE)
@@ -97,6 +104,11 @@ rehablink-sim_SRCS := gateway/sim-main.c gateway/sim-gatt.c $(SIM)
 rehablink-sim_PKGS := gio-2.0 gio-unix-2.0 glib-2.0
 fake-bluetoothd_SRCS := tests/fakes/fake-bluetoothd.c $(SIM)
 fake-bluetoothd_PKGS := gio-2.0 gio-unix-2.0 glib-2.0
+# rehablinkctl: every gateway/ctl-*.c; the control API over GIO, libbluetooth
+# for the doctor's HCI counters
+PROGRAMS += $(if $(wildcard gateway/ctl-main.c),rehablinkctl)
+rehablinkctl_SRCS := $(sort $(wildcard gateway/ctl-*.c))
+rehablinkctl_PKGS := gio-2.0 gio-unix-2.0 glib-2.0 json-glib-1.0 bluez
 vm-central_SRCS := tests/ble-vm/vm-central.c $(PROTO_WEARABLE)
 vm-central_PKGS := gio-2.0
 vm-gateway_SRCS := tests/ble-vm/vm-gateway.c gateway/ble.c gateway/central.c \
@@ -152,7 +164,7 @@ asan_LDFLAGS := $(SAN)
 define link_rule
 $(3)/$(2): $$(patsubst %.c,build/$(1)/obj/%.o,$$($(2)_SRCS))
 	@mkdir -p $$(@D)
-	$$(CC) $$($(1)_LDFLAGS) -o $$@ $$^ $$(call pkg_libs,$$($(2)_PKGS)) $$($(2)_LIBS) $$(LDLIBS)
+	$$(CC) $$($(1)_LDFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(call pkg_libs,$$($(2)_PKGS)) $$($(2)_LIBS) $$(LDLIBS)
 endef
 
 define variant_rules
@@ -202,7 +214,7 @@ endef
 
 # ---- top-level targets ------------------------------------------------------
 
-.PHONY: check-demo check-it check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
+.PHONY: check-man check-demo check-it check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
 	check-fuzz demo bench fuzz install clean
 
 all: $(foreach t,$(TESTS),build/native/tests/$(t)) \
@@ -215,7 +227,8 @@ deps:
 # answers for real when the build rules expand.
 check: deps
 	@$(MAKE) --no-print-directory check-unit check-asan check-valgrind \
-		check-schemas check-demo check-it check-fuzz check-ble-vm
+		check-schemas check-man check-demo check-it check-fuzz check-ble-vm \
+		check-arm64 check-deb
 	@echo "check: all passed"
 
 run_tests = set -e; for t in $(TESTS); do echo "== $(1) $$t"; \
@@ -246,14 +259,24 @@ check-fuzz: $(foreach f,$(FUZZERS),build/fuzz/fuzz-$(f))
 
 # the durable path end to end: fake bluetoothd, rehablinkd, SQLite, a real
 # mosquitto, a consumer that checks every message (tests/it/uplink-it.py)
-check-it: build/native/bin/rehablinkd build/native/bin/fake-bluetoothd
+check-it: build/native/bin/rehablinkd build/native/bin/fake-bluetoothd build/native/bin/rehablinkctl
+	$(PYTHON) tests/it/daemon-it.py build/native/bin
+	$(PYTHON) tests/it/policy-it.py config/org.rehablink.Gateway.conf
+	$(PYTHON) tests/it/ctl-it.py build/native/bin
 	$(PYTHON) tests/it/uplink-it.py build/native/bin
 	$(PYTHON) tests/it/escalation-it.py build/native/bin
+
+# the man pages render without a groff warning
+check-man:
+	@for f in docs/man/*.[158]; do \
+		out=$$(groff -man -Tutf8 -ww -z $$f 2>&1); \
+		if [ -n "$$out" ]; then echo "$$f: $$out"; exit 1; fi; \
+	done; echo "check-man: $$(ls docs/man/*.[158] | wc -l) pages clean"
 
 # the real BlueZ stack (kernel Bluetooth, btvirt, bluetoothd 5.66) in a qemu
 # VM: rehablink-sim as the peripheral, a GDBus central on hci0
 check-ble-vm: build/native/bin/rehablink-sim build/native/bin/vm-central \
-		build/native/bin/vm-gateway
+		build/native/bin/vm-gateway build/native/bin/rehablinkctl
 	@rc=0; sh tests/ble-vm/check.sh build/native/bin || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "check-ble-vm: SKIPPED (no qemu, kernel image or ../shared)"; \
 	elif [ $$rc -ne 0 ]; then echo "check-ble-vm: FAILED"; exit 1; fi
@@ -263,7 +286,7 @@ fuzz: deps
 	$(call run_fuzzers,$(FUZZ_SECONDS))
 
 # the demo is part of the check, so it cannot rot unseen
-DEMO_BINS := build/native/bin/rehablinkd build/native/bin/fake-bluetoothd
+DEMO_BINS := build/native/bin/rehablinkd build/native/bin/fake-bluetoothd build/native/bin/rehablinkctl
 check-demo: $(DEMO_BINS)
 	@$(PYTHON) tests/demo/demo.py build/native/bin 45 > build/demo.log 2>&1 \
 		|| { cat build/demo.log; echo "check-demo: FAILED"; exit 1; }
@@ -280,18 +303,35 @@ bench: deps
 
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
+MANDIR ?= $(DATADIR)/man
+# Debian (bookworm) keeps units in /lib even with /usr merged
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+# the parts written now: whichever exist (rehablinkctl: when it is built)
+INSTALL_UNITS := $(wildcard config/rehablink.service)
+INSTALL_DBUS := $(wildcard config/org.rehablink.Gateway.conf)
+INSTALL_MAN := $(wildcard docs/man/rehablinkd.8 docs/man/rehablinkctl.1 docs/man/rehablink.conf.5)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/rehablink/schema \
 		$(DESTDIR)$(DATADIR)/doc/rehablink $(DESTDIR)$(SYSCONFDIR)/rehablink
 	install -m 0755 build/native/bin/rehablinkd $(DESTDIR)$(SBINDIR)/
-	install -m 0755 build/native/bin/rehablink-sim $(DESTDIR)$(BINDIR)/
+	install -m 0755 build/native/bin/rehablink-sim \
+		$(if $(filter rehablinkctl,$(PROGRAMS)),build/native/bin/rehablinkctl) $(DESTDIR)$(BINDIR)/
 	test -e $(DESTDIR)$(SYSCONFDIR)/rehablink/rehablink.conf || \
 		install -m 0640 config/rehablink.conf $(DESTDIR)$(SYSCONFDIR)/rehablink/
+	$(if $(INSTALL_UNITS),install -d $(DESTDIR)$(SYSTEMDUNITDIR) && \
+		install -m 0644 $(INSTALL_UNITS) $(DESTDIR)$(SYSTEMDUNITDIR)/)
+	$(if $(INSTALL_DBUS),install -d $(DESTDIR)$(DATADIR)/dbus-1/system.d && \
+		install -m 0644 $(INSTALL_DBUS) $(DESTDIR)$(DATADIR)/dbus-1/system.d/)
+	$(foreach m,$(INSTALL_MAN),install -D -m 0644 $(m) \
+		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)) &&) true
 	install -m 0644 proto/schema/*.schema.json $(DESTDIR)$(DATADIR)/rehablink/schema/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DATADIR)/doc/rehablink/
 
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# parts kept in their own files: the arm64 cross-build, the Debian package
+-include $(sort $(wildcard mk/*.mk))
+
+-include $(shell find build -name '*.d' -type f 2>/dev/null)

@@ -1040,7 +1040,11 @@ static void test_will_on_death(void **state)
 {
 	struct env *e = *state;
 	const struct sub_opts retained = { .format = "%r %t %p" };
-	const char *argv[] = { self_path, "--will-child", NULL, "rl/gw/status", "offline", NULL };
+	/* REHABLINK_TEST_WRAPPER: the emulator the child runs under (make check-arm64) */
+	const char *wrapper = g_getenv("REHABLINK_TEST_WRAPPER");
+	const char *argv[] = { self_path, self_path, "--will-child", NULL, "rl/gw/status", "offline",
+			       NULL };
+	const char **av = wrapper && *wrapper ? argv : argv + 1;
 	g_auto(GStrv) lines = NULL;
 	GPid pid = 0;
 	int out = -1;
@@ -1050,9 +1054,11 @@ static void test_will_on_death(void **state)
 	int status;
 
 	start_broker(e, false);
-	argv[2] = broker_uri(e->broker);
-	CHECK_GERROR(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-					      G_SPAWN_DO_NOT_REAP_CHILD, child_die_with_parent,
+	argv[0] = wrapper;
+	argv[3] = broker_uri(e->broker);
+	CHECK_GERROR(g_spawn_async_with_pipes(NULL, (char **)av, NULL,
+					      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+					      child_die_with_parent,
 					      NULL, &pid, NULL, &out, NULL, error));
 	while (!strchr(buf, '\n')) {
 		struct pollfd p = { .fd = out, .events = POLLIN };
