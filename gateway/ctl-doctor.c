@@ -68,6 +68,7 @@ struct doctor {
 	bool bluez_running;
 	char *adapter;			/* the adapter found on the bus */
 	bool broker_reachable;
+	bool broker_tls_refused;	/* our own handshake refused its certificate */
 };
 
 static void add(struct doctor *d, const char *name, enum verdict v, const char *hint,
@@ -452,8 +453,22 @@ static void check_clock(struct doctor *d)
 	}
 	kernel_synced = state != TIME_ERROR && !(tx.status & STA_UNSYNC);
 	if (ck) {
+		double steps = 0, last = 0;
+
 		have_daemon = ctl_has_bool(ck, "synced", &daemon_synced);
 		mode = ctl_str(ck, "mode");
+		/* a step the daemon saw: NTP after a boot with a wrong clock, a
+		 * bad RTC, someone with `date -s` */
+		if (ctl_num(ck, "steps", &steps) && steps > 0 && ctl_num(ck, "last_step_s", &last)) {
+			g_autofree char *by = ctl_duration(last < 0 ? -last : last);
+
+			add(d, "clock-steps", V_WARN,
+			    "a step at boot is NTP correcting a wrong clock (harmless once); steps "
+			    "later: check timedatectl and who sets the time. Alert timers were "
+			    "moved with it; records keep their monotonic time",
+			    "the wall clock stepped %.0f time(s) while rehablinkd ran, the last "
+			    "%s by %s", steps, last < 0 ? "back" : "forward", by);
+		}
 	}
 	daemon = have_daemon ? g_strdup_printf("; rehablinkd: %s (clock=%s)",
 					       daemon_synced ? "synced" : "unsynced",
@@ -543,6 +558,85 @@ static bool loopback_host(const char *h)
 	       g_str_has_suffix(h, ".localhost");
 }
 
+/* What is wrong with a certificate, in words. */
+static void tls_flags_text(GTlsCertificateFlags f, const char *host, GString *out)
+{
+	static const struct { GTlsCertificateFlags flag; const char *text; } names[] = {
+		{ G_TLS_CERTIFICATE_UNKNOWN_CA, "signed by a CA that is not [mqtt] ca_file" },
+		{ G_TLS_CERTIFICATE_BAD_IDENTITY, "not issued for the host" },
+		{ G_TLS_CERTIFICATE_NOT_ACTIVATED, "not valid yet (or this clock is behind)" },
+		{ G_TLS_CERTIFICATE_EXPIRED, "expired (or this clock is ahead)" },
+		{ G_TLS_CERTIFICATE_REVOKED, "revoked" },
+		{ G_TLS_CERTIFICATE_INSECURE, "uses an insecure algorithm" },
+		{ G_TLS_CERTIFICATE_GENERIC_ERROR, "could not be verified" },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+		if (f & names[i].flag)
+			g_string_append_printf(out, "%s%s%s%s", out->len ? "; " : "", names[i].text,
+					       names[i].flag == G_TLS_CERTIFICATE_BAD_IDENTITY ? " " : "",
+					       names[i].flag == G_TLS_CERTIFICATE_BAD_IDENTITY ? host : "");
+}
+
+static gboolean tls_accept_cb(GTlsConnection *conn, GTlsCertificate *peer,
+			      GTlsCertificateFlags errors, gpointer ud)
+{
+	(void)conn;
+	(void)peer;
+	*(GTlsCertificateFlags *)ud = errors;
+	return FALSE;	/* as rehablinkd: nothing unverified is accepted */
+}
+
+/* The TLS handshake rehablinkd makes, with [mqtt] ca_file and the URI's
+ * host as the identity: what paho reports as a bare "TLS connect failure"
+ * gets its reason. FALSE with *why set when it was refused. */
+static bool tls_probe(struct doctor *d, GIOStream *base, const struct uri *u, char **why)
+{
+	g_autofree char *ca = kf_string(d, "mqtt", "ca_file");
+	g_autofree char *cert = kf_string(d, "mqtt", "cert_file");
+	g_autofree char *key = kf_string(d, "mqtt", "key_file");
+	g_autoptr(GSocketConnectable) id = g_network_address_new(u->host, u->port);
+	g_autoptr(GTlsDatabase) db = NULL;
+	g_autoptr(GIOStream) tls = NULL;
+	g_autoptr(GError) error = NULL;
+	GTlsCertificateFlags flags = 0;
+
+	if (!g_tls_backend_supports_tls(g_tls_backend_get_default()))
+		return true;	/* the tls check says so */
+	if (ca && !(db = g_tls_file_database_new(ca, &error))) {
+		*why = g_strdup_printf("ca_file %s: %s", ca, error->message);
+		return false;
+	}
+	tls = g_tls_client_connection_new(base, id, &error);
+	if (!tls) {
+		*why = g_strdup(error->message);
+		return false;
+	}
+	if (db)
+		g_tls_connection_set_database(G_TLS_CONNECTION(tls), db);
+	if (cert && key) {
+		g_autoptr(GTlsCertificate) mine = g_tls_certificate_new_from_files(cert, key, NULL);
+
+		if (mine)
+			g_tls_connection_set_certificate(G_TLS_CONNECTION(tls), mine);
+	}
+	g_signal_connect(tls, "accept-certificate", G_CALLBACK(tls_accept_cb), &flags);
+	if (g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, &error)) {
+		g_io_stream_close(tls, NULL, NULL);
+		return true;
+	}
+	if (flags) {
+		g_autoptr(GString) t = g_string_new("the broker's certificate is ");
+
+		g_string_truncate(t, 0);
+		tls_flags_text(flags, u->host, t);
+		*why = g_strdup_printf("the broker's certificate: %s", t->str);
+	} else {
+		*why = g_strdup_printf("TLS handshake: %s", error->message);
+	}
+	return false;
+}
+
 static void check_broker(struct doctor *d)
 {
 	struct ctl *c = d->c;
@@ -584,11 +678,22 @@ static void check_broker(struct doctor *d)
 		    "firewall; the outbox keeps every message meanwhile",
 		    "cannot connect to %s:%u: %s", u.host, u.port, error->message);
 	} else {
+		double ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
+		g_autofree char *why = NULL;
+
 		d->broker_reachable = true;
+		if (u.tls && !tls_probe(d, G_IO_STREAM(conn), &u, &why)) {
+			d->broker_tls_refused = true;
+			add(d, "broker", V_FAIL,
+			    "the URI's host must be the name in the broker's certificate, and "
+			    "[mqtt] ca_file the CA that signed it; renew an expired one; check "
+			    "this clock (timedatectl)",
+			    "%s:%u reachable in %.0f ms, but TLS refused: %s", u.host, u.port, ms, why);
+		} else {
+			add(d, "broker", V_OK, NULL, "%s:%u reachable in %.0f ms (%s)", u.host, u.port,
+			    ms, u.tls ? "TLS, certificate verified" : "plaintext on loopback");
+		}
 		g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
-		add(d, "broker", V_OK, NULL, "%s:%u reachable in %.0f ms (%s)", u.host, u.port,
-		    (double)(g_get_monotonic_time() - t0) / 1000.0,
-		    u.tls ? "TLS" : "plaintext on loopback");
 	}
 	uri_clear(&u);
 }
@@ -606,7 +711,9 @@ static void check_session(struct doctor *d)
 	err = ctl_str(b, "last_error");
 	if (!ctl_bool(b, "connected", false)) {
 		add(d, "mqtt-session", V_FAIL,
-		    d->broker_reachable
+		    d->broker_tls_refused
+		    ? "see the broker check: its certificate is refused"
+		    : d->broker_reachable
 		    ? "the broker is reachable but refuses rehablinkd: check [mqtt] username, "
 		      "password, client certificate, the broker's ACL and its log"
 		    : "see the broker check: rehablinkd reconnects by itself once it is reachable",
@@ -925,6 +1032,14 @@ static void check_wearables(struct doctor *d)
 			    "it reconnects by itself; if it stays down check range and battery",
 			    "link down (%s), last record %s%s, %s%s%s", state, last ? last : "never",
 			    last ? " ago" : "", batt, err ? ", last error " : "", err ? err : "");
+		} else if (ctl_num_or(w, "malformed", 0) > 0) {
+			add(d, name, V_WARN,
+			    "the wearable sent notifications that do not decode (firmware, or "
+			    "interference): they were dropped and the records around them kept; "
+			    "if it keeps rising, update or replace the wearable",
+			    "%s, %.0f malformed notification(s) since start, last record %s%s",
+			    state, ctl_num_or(w, "malformed", 0), last ? last : "never",
+			    last ? " ago" : "");
 		} else if (bp >= 0 && bp < 15) {
 			add(d, name, V_WARN, "charge the wearable (the patient or a carer)",
 			    "%s, battery LOW %.0f %%, last record %s%s", state, bp,

@@ -68,6 +68,8 @@ struct gw_gateway {
 	guint status_timer;
 	guint budget_timer;
 	bool dirty;			/* own writes since the last commit */
+	bool agg_stale;			/* a commit failed: rebuild the aggregators
+					 * at the next one that succeeds */
 
 	/* the last will, built once */
 	char *will_topic;
@@ -101,6 +103,7 @@ struct alert_row {
 
 /* gateway.c, for gateway-query.c */
 int64_t gw_gateway_wall_us(void);
+int64_t gw_gateway_rules_now(GwGateway *gw);	/* wall_us, a clock step told to the rules first */
 void gw_gateway_commit_soon(GwGateway *gw);
 void gw_gateway_strip_colons(const char *address, char *out, size_t size);
 

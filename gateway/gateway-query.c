@@ -231,6 +231,12 @@ JsonNode *gw_gateway_status_json(GwGateway *gw)
 	json_builder_begin_object(b);
 	member_bool(b, "synced", gw->clock_synced);
 	member_str(b, "mode", gw_clock_mode_name(gw->cfg.clock_mode));
+	member_int(b, "steps", (int64_t)gw->st.clock_steps);
+	json_builder_set_member_name(b, "last_step_s");
+	if (gw->st.clock_steps)
+		json_builder_add_double_value(b, secs(gw->st.last_clock_step_us));
+	else
+		json_builder_add_null_value(b);
 	json_builder_end_object(b);
 
 	json_builder_set_member_name(b, "store");
@@ -686,7 +692,7 @@ JsonNode *gw_gateway_test_alert(GwGateway *gw, GError **error)
 	char id[GW_RULES_ID_MAX];
 	g_autoptr(JsonBuilder) b = json_builder_new();
 
-	if (gw_rules_test_alert(gw->rules, gw_gateway_wall_us(), id) != GW_RULES_OK) {
+	if (gw_rules_test_alert(gw->rules, gw_gateway_rules_now(gw), id) != GW_RULES_OK) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the rules engine refused");
 		return NULL;
 	}

@@ -25,6 +25,26 @@ static int64_t wall_us(void)
 	return g_get_real_time();
 }
 
+/* The wall clock for the rules. A step (NTP after a boot with a wrong
+ * clock, a technician) is told to the engine first, once, before anything
+ * is judged against the new time: otherwise a forward step looks like
+ * hours without data or broker, and a backward one would be shifted twice. */
+static int64_t rules_now(GwGateway *gw)
+{
+	int64_t now = wall_us();
+	int64_t offset = now - g_get_monotonic_time();
+	int64_t d = offset - gw->clock_offset_us;
+
+	gw->clock_offset_us = offset;
+	if (d > 2 * G_USEC_PER_SEC || d < -2 * G_USEC_PER_SEC) {
+		g_message("clock: stepped by %+" G_GINT64_FORMAT " s", d / G_USEC_PER_SEC);
+		gw->st.clock_steps++;
+		gw->st.last_clock_step_us = d;
+		gw_rules_clock_step(gw->rules, d, now);
+	}
+	return now;
+}
+
 static struct wearable *wearable_by_address(GwGateway *gw, const char *address)
 {
 	for (size_t i = 0; i < gw->n_w; i++)
@@ -348,7 +368,7 @@ static void run_fallback(GwGateway *gw, const struct gw_rules_alert *a)
 	if (!gw->fallback_command) {
 		g_warning("alert %s: no fallback command configured ([escalation] fallback_command)",
 			  a->alert_id);
-		gw_rules_fallback_result(gw->rules, a->alert_id, -ENOENT, wall_us());
+		gw_rules_fallback_result(gw->rules, a->alert_id, -ENOENT, rules_now(gw));
 		return;
 	}
 	envp = g_environ_setenv(envp, "REHABLINK_ALERT_ID", a->alert_id, TRUE);
@@ -359,7 +379,7 @@ static void run_fallback(GwGateway *gw, const struct gw_rules_alert *a)
 			   &error)) {
 		g_warning("alert %s: the local fallback could not start: %s", a->alert_id,
 			  error->message);
-		gw_rules_fallback_result(gw->rules, a->alert_id, -ENOEXEC, wall_us());
+		gw_rules_fallback_result(gw->rules, a->alert_id, -ENOEXEC, rules_now(gw));
 		return;
 	}
 	run = g_new0(struct fallback_run, 1);
@@ -441,7 +461,7 @@ static void alert_delivered(GwGateway *gw, int64_t oid)
 		gw->st.escalation_us_max = MAX(gw->st.escalation_us_max, lat);
 		g_hash_table_remove(gw->pain_arrival, row->alert_id);
 	}
-	gw_rules_delivered(gw->rules, row->alert_id, row->notification, wall_us());
+	gw_rules_delivered(gw->rules, row->alert_id, row->notification, rules_now(gw));
 	g_hash_table_remove(gw->alert_rows, &oid);
 }
 
@@ -670,8 +690,9 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 	GwGateway *gw = ud;
 	struct wearable *w = wearable_by_address(gw, address);
 	struct gw_store_stamp stamp;
-	int64_t now = wall_us();
+	int64_t now = rules_now(gw);
 	bool replay_due = false;
+	g_autofree bool *held = NULL;
 	int added;
 
 	if (!w) {
@@ -682,6 +703,16 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 	stamp.clock_synced = gw->clock_synced;
 	stamp.mono_us = g_get_monotonic_time();
 	stamp.boot_id = gw->boot_id;
+	/* A pain report the store already holds (sent again after a restart,
+	 * when the cursor stayed below a gap) was queued when it first came:
+	 * queued again it would reach the clinic under a second msg_id. */
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].type == WB_RECORD_PAIN &&
+		    gw_store_has_record(gw->store, w->id, recs[i].seq)) {
+			if (!held)
+				held = g_new0(bool, n);
+			held[i] = true;
+		}
 	added = gw_store_add_records(gw->store, w->id, recs, n, &stamp, error);
 	if (added < 0) {
 		/* not stored (the wearable keeps it and sends it again), but
@@ -701,7 +732,7 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 			w->last_seq = r->seq;
 		/* a new uptime mapping can place what was held back */
 		replay_due |= gw_clock_ref_update(&w->ref, r);
-		if (r->type == WB_RECORD_PAIN) {
+		if (r->type == WB_RECORD_PAIN && !(held && held[i])) {
 			queue_pain(gw, w, r);
 			escalate_pain(gw, w, r, now);
 		}
@@ -718,6 +749,21 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 	return TRUE;
 }
 
+/* Fresh aggregators, fed what the store holds unaggregated: a window
+ * published before comes out again only if its values changed (agg_emit). */
+static void rebuild_aggregators(GwGateway *gw)
+{
+	gw->agg_stale = false;
+	for (size_t i = 0; i < gw->n_w; i++) {
+		struct wearable *w = &gw->w[i];
+
+		gw_agg_free(w->agg);
+		w->agg = gw_agg_new(w->alias, &gw->cfg.agg, &agg_ops, w);
+	}
+	g_message("aggregation: rebuilt from the store after a failed commit");
+	replay(gw);
+}
+
 static gboolean sink_commit(void *ud, GError **error)
 {
 	GwGateway *gw = ud;
@@ -727,9 +773,16 @@ static gboolean sink_commit(void *ud, GError **error)
 		gw->st.commits++;
 		gw->dirty = false;
 		gw->committed_id = INT64_MAX;
+		if (gw->agg_stale)
+			rebuild_aggregators(gw);
 		drain(gw);
 	} else {
+		/* The windows emitted into the rolled-back transaction are gone
+		 * with it, but their aggregators would drop those records as
+		 * seen when the wearables send them again: they start again
+		 * from the store once a commit succeeds. */
 		gw->st.commit_failures++;
+		gw->agg_stale = true;
 	}
 	return ok;
 }
@@ -880,7 +933,7 @@ static void up_connected(int version, void *ud)
 	g_autoptr(GError) error = NULL;
 
 	g_message("broker: connected (MQTT %s)", version == 5 ? "5" : "3.1.1");
-	gw_rules_broker(gw->rules, true, wall_us());
+	gw_rules_broker(gw->rules, true, rules_now(gw));
 	/* the birth: the retained online status, before anything else */
 	if (!p || rl_topic_build(RL_TOPIC_GATEWAY_STATUS, &ids, topic, sizeof(topic)) < 0 ||
 	    !gw_uplink_publish(gw->up, BIRTH_TAG, topic, p, strlen(p), 1, true, 0, &error))
@@ -895,7 +948,7 @@ static void up_disconnected(const char *cause, void *ud)
 
 	g_message("broker: not connected: %s", cause ? cause : "?");
 	if (!gw->stopped)
-		gw_rules_broker(gw->rules, false, wall_us());
+		gw_rules_broker(gw->rules, false, rules_now(gw));
 	gw->birth_sent = false;
 }
 
@@ -973,7 +1026,7 @@ static void handle_ack(GwGateway *gw, const char *data, size_t len)
 		return;
 	}
 	switch (gw_rules_ack(gw->rules, ack.alert_id, (enum gw_rules_ack_action)ack.action, ack.by,
-			     ack.at_us, ack.note, wall_us())) {
+			     ack.at_us, ack.note, rules_now(gw))) {
 	case GW_RULES_UNKNOWN_ALERT:
 		reject(gw, true, RL_TOPIC_ALERT_ACK, data, len, RL_PAYLOAD_ERROR_UNKNOWN_ALERT,
 		       "$.alert_id: not an alert of this gateway");
@@ -1110,6 +1163,8 @@ static void up_message(const char *topic, const void *payload, size_t len, void 
 	if (r == -EOPNOTSUPP) {
 		reject(gw, false, RL_TOPIC_ERROR, payload, len, RL_PAYLOAD_ERROR_BAD_TOPIC,
 		       "$: a command this gateway does not know");
+		gw->dirty = true;
+		commit_now(gw);
 		return;
 	}
 	if (r < 0 || strcmp(t.gateway, gw->gateway_id) != 0)
@@ -1121,6 +1176,8 @@ static void up_message(const char *topic, const void *payload, size_t len, void 
 	case RL_TOPIC_CONFIG:
 		handle_config(gw, payload, len);
 		break;
+	case RL_TOPIC_ERROR:
+		return;		/* our own cmd/error echoed back (topic.h) */
 	case RL_TOPIC_GATEWAY_STATUS:
 	case RL_TOPIC_WEARABLE_STATUS:
 	case RL_TOPIC_AGGREGATE_MINUTE:
@@ -1129,9 +1186,13 @@ static void up_message(const char *topic, const void *payload, size_t len, void 
 	case RL_TOPIC_ALERT:
 	case RL_TOPIC_FHIR_OBSERVATION:
 	case RL_TOPIC_CONFIG_STATE:
-	case RL_TOPIC_ERROR:
-		break;		/* our own cmd/error echoed back (topic.h) */
+		break;
 	}
+	/* The broker forgets a QoS 1 message once paho took it: what it
+	 * changed (an acknowledgement, a setting, an error reply) is made
+	 * durable now, not at the next telemetry commit. */
+	gw->dirty = true;
+	commit_now(gw);
 }
 
 static const struct gw_uplink_ops uplink_ops = {
@@ -1155,17 +1216,8 @@ static gboolean tick_cb(gpointer ud)
 	GwGateway *gw = ud;
 	bool synced = gw_clock_synced(gw->cfg.clock_mode);
 	bool status_changed = false;
-	int64_t now = wall_us();
+	int64_t now = rules_now(gw);
 
-	int64_t offset = g_get_real_time() - g_get_monotonic_time();
-
-	if (offset - gw->clock_offset_us > 2 * G_USEC_PER_SEC ||
-	    gw->clock_offset_us - offset > 2 * G_USEC_PER_SEC) {
-		g_message("clock: stepped by %+" G_GINT64_FORMAT " s",
-			  (offset - gw->clock_offset_us) / G_USEC_PER_SEC);
-		gw_rules_clock_step(gw->rules, offset - gw->clock_offset_us, now);
-	}
-	gw->clock_offset_us = offset;
 	gw_rules_clock(gw->rules, synced, now);
 	gw_rules_tick(gw->rules, now);
 	if (synced != gw->clock_synced) {
@@ -1210,7 +1262,7 @@ static gboolean budget_cb(gpointer ud)
 	if (gw->cfg.store_budget_bytes)
 		gw_rules_store_usage(gw->rules,
 				     (int)MIN(100, gw_store_size(gw->store) * 100 /
-						   gw->cfg.store_budget_bytes), wall_us());
+						   gw->cfg.store_budget_bytes), rules_now(gw));
 	/* a checkpoint rewrites pages: only when the budget needs it */
 	if (!gw->cfg.store_budget_bytes ||
 	    gw_store_size(gw->store) < gw->cfg.store_budget_bytes / 10 * 9)
@@ -1438,7 +1490,7 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 		gw_rules_wearable_add(gw->rules, gw->w[i].alias, gw->patient_id, wall_us());
 	gw->clock_offset_us = g_get_real_time() - g_get_monotonic_time();
 	gw_rules_clock(gw->rules, gw->clock_synced, wall_us());
-	gw_rules_broker(gw->rules, false, wall_us());
+	gw_rules_broker(gw->rules, false, rules_now(gw));
 	if (gw->st.store_corrupt_aside)
 		gw_rules_store_corrupt(gw->rules, wall_us());
 	load_pain_history(gw);
@@ -1677,6 +1729,11 @@ void gw_gateway_reconfigure(GwGateway *gw, const struct gw_gateway_config *cfg)
 int64_t gw_gateway_wall_us(void)
 {
 	return wall_us();
+}
+
+int64_t gw_gateway_rules_now(GwGateway *gw)
+{
+	return rules_now(gw);
 }
 
 void gw_gateway_commit_soon(GwGateway *gw)

@@ -124,6 +124,8 @@ struct gw_gateway_stats {
 	int64_t escalation_us_max;
 	uint64_t shed_records;
 	uint64_t shed_telemetry;
+	uint64_t clock_steps;		/* wall clock steps of more than 2 s seen */
+	int64_t last_clock_step_us;
 	unsigned int in_flight;
 	bool connected;
 	bool clock_synced;

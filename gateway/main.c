@@ -166,6 +166,16 @@ static char *joined(GPtrArray *a)
 	return g_strdup(s->str);
 }
 
+/* The uplink's own checks (plaintext off loopback, TLS files), so that
+ * --check-config and a reload refuse what the start would. */
+static void check_uplink(GwConfig *c)
+{
+	g_autoptr(GError) e = NULL;
+
+	if (gw_config_ok(c) && c->gw.uplink.uri && !gw_uplink_config_check(&c->gw.uplink, &e))
+		g_ptr_array_add(c->errors, g_strdup_printf("%s: [mqtt]: %s", c->file, e->message));
+}
+
 /*
  * Re-reads the config file: SIGHUP and the control API's Reload(). With
  * any error nothing is applied; else the changed reloadable keys are
@@ -186,6 +196,7 @@ static char *reload_json(void *user_data)
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT "\nSTATUS=reloading %s",
 		   g_get_monotonic_time(), arg_config);
 	n = gw_config_load_file(arg_config, &d->base);
+	check_uplink(n);
 	ok = gw_config_ok(n);
 	if (!ok) {
 		for (guint i = 0; i < n->errors->len; i++)
@@ -317,6 +328,7 @@ int main(int argc, char **argv)
 	d.base.version = REHABLINK_VERSION;
 	d.base.log_personal = arg_personal;
 	d.started = d.applied = gw_config_load_file(arg_config, &d.base);
+	check_uplink(d.started);
 	ok = gw_config_ok(d.started);
 	findings = gw_config_findings(d.started);
 	if (arg_check) {

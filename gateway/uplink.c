@@ -930,6 +930,11 @@ static gboolean parse_uri(const char *uri, bool *tls, char **host, GError **erro
 
 	if (!uri || !*uri)
 		return config_error(error, "uri is not set");
+	/* user:password@ would be echoed by every message below: refused
+	 * without showing it */
+	if (strchr(uri, '@'))
+		return config_error(error, "uri: user information (user:password@) is not "
+				    "accepted; use [mqtt] username and password");
 	for (size_t i = 0; i < G_N_ELEMENTS(schemes); i++)
 		if (g_str_has_prefix(uri, schemes[i].prefix)) {
 			rest = uri + strlen(schemes[i].prefix);
@@ -1050,6 +1055,16 @@ static gboolean check_config(const struct gw_uplink_config *cfg, bool *tls, GErr
 		return config_error(error, "connect_timeout_s %u is out of range 1..300",
 				    cfg->connect_timeout_s);
 	return TRUE;
+}
+
+gboolean gw_uplink_config_check(const struct gw_uplink_config *cfg, GError **error)
+{
+	struct gw_uplink_config c = *cfg;
+	bool tls = false;
+
+	if (!c.client_id)
+		c.client_id = "check";	/* the gateway sets it */
+	return check_config(&c, &tls, error);
 }
 
 void gw_uplink_config_init(struct gw_uplink_config *cfg)

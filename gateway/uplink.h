@@ -85,6 +85,10 @@ typedef struct gw_uplink GwUplink;
 /* Validates the config (the plaintext rule, file names, ranges) and creates
  * the client; nothing connects before gw_uplink_start. ctx NULL: the
  * thread-default context. */
+/* The checks gw_uplink_new makes of a config (the URI, plaintext off
+ * loopback, the TLS files), for --check-config and reloads; a missing
+ * client_id is not an error here. */
+gboolean gw_uplink_config_check(const struct gw_uplink_config *cfg, GError **error);
 GwUplink *gw_uplink_new(const struct gw_uplink_config *cfg, const struct gw_uplink_ops *ops,
 			void *user_data, GMainContext *ctx, GError **error);
 /* Stops, waits for paho's threads, frees. Main thread only. NULL-safe.
