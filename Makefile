@@ -214,7 +214,7 @@ endef
 
 # ---- top-level targets ------------------------------------------------------
 
-.PHONY: check-man check-demo check-it check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
+.PHONY: soak check-faults check-man check-demo check-it check-ble-vm all deps check check-unit check-asan check-valgrind check-schemas \
 	check-fuzz demo bench fuzz install clean
 
 all: $(foreach t,$(TESTS),build/native/tests/$(t)) \
@@ -227,7 +227,7 @@ deps:
 # answers for real when the build rules expand.
 check: deps
 	@$(MAKE) --no-print-directory check-unit check-asan check-valgrind \
-		check-schemas check-man check-demo check-it check-fuzz check-ble-vm \
+		check-schemas check-man check-demo check-it check-faults check-fuzz check-ble-vm \
 		check-arm64 check-deb
 	@echo "check: all passed"
 
@@ -265,6 +265,18 @@ check-it: build/native/bin/rehablinkd build/native/bin/fake-bluetoothd build/nat
 	$(PYTHON) tests/it/ctl-it.py build/native/bin
 	$(PYTHON) tests/it/uplink-it.py build/native/bin
 	$(PYTHON) tests/it/escalation-it.py build/native/bin
+	$(PYTHON) tests/it/security-it.py build/native/bin
+
+# the whole system under injected faults, every record accounted for
+# (tests/faults/README.md): a short round in make check, make soak N=1000
+check-faults: build/native/bin/rehablinkd build/native/bin/fake-bluetoothd build/native/bin/rehablinkctl
+	$(PYTHON) tests/faults/faults.py build/native/bin --faults 20 --seed $(or $(SEED),1)
+
+soak: deps
+	@$(MAKE) --no-print-directory build/native/bin/rehablinkd build/native/bin/fake-bluetoothd \
+		build/native/bin/rehablinkctl
+	$(PYTHON) tests/faults/faults.py build/native/bin --faults $(or $(N),1000) --seed $(or $(SEED),1) \
+		--interval 0.5:2 --outage-scale 0.5 --ctl-every 5
 
 # the man pages render without a groff warning
 check-man:

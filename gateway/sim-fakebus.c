@@ -361,6 +361,7 @@ struct fb_client {
 
 struct gw_fakebus {
 	const struct gw_fakebus_options *o;
+	FILE *record_log;	/* --record-log: every record made, a line each */
 	GMainLoop *loop;
 	int exit_code;
 	char *bus_address;
@@ -3211,6 +3212,40 @@ static GwSimScenario *scenario_cached(GHashTable *cache, const char *path,
 	return sc;
 }
 
+/* --record-log: one line per record a wearable makes, after it is in its
+ * flash: "ADDRESS SEQ TYPE TIME QUALITY V1 V2" (TYPE 1 posture, V1 its
+ * duration, V2 its class; 2 steps, duration, steps; 3 pain, score, flags;
+ * 4 status, uptime, flags). Appended, so a restarted fake continues it. */
+static void record_logged(const struct wb_record *rec, void *ud)
+{
+	const struct fb_dev *d = ud;
+	unsigned int v1 = 0, v2 = 0;
+
+	if (!d->fb->record_log)
+		return;
+	switch (rec->type) {
+	case WB_RECORD_POSTURE:
+		v1 = rec->u.posture.duration_s;
+		v2 = rec->u.posture.cls;
+		break;
+	case WB_RECORD_STEPS:
+		v1 = rec->u.steps.duration_s;
+		v2 = rec->u.steps.steps;
+		break;
+	case WB_RECORD_PAIN:
+		v1 = rec->u.pain.score;
+		v2 = rec->u.pain.flags;
+		break;
+	case WB_RECORD_STATUS:
+		v1 = rec->u.status.uptime_s;
+		v2 = rec->u.status.flags;
+		break;
+	}
+	fprintf(d->fb->record_log, "%s %u %u %u %u %u %u\n", d->address, rec->seq,
+		(unsigned int) rec->type, rec->time, (unsigned int) rec->time_quality, v1, v2);
+	fflush(d->fb->record_log);
+}
+
 static bool wearable_add(GwFakeBus *fb, const struct dev_spec *s, GHashTable *cache,
 			 int64_t start_us, unsigned int index, GError **error)
 {
@@ -3247,6 +3282,8 @@ static bool wearable_add(GwFakeBus *fb, const struct dev_spec *s, GHashTable *ca
 	cfg.seed = (uint64_t) o->seed + index;
 	cfg.serial = serial;
 	d = dev_new(fb, s->address);
+	cfg.on_record = record_logged;
+	cfg.on_record_data = d;
 	d->sim = gw_sim_new(&cfg, sc, start_us, error);
 	if (!d->sim) {
 		g_ptr_array_remove(fb->devs, d);
@@ -3291,6 +3328,7 @@ void gw_fakebus_options_clear(struct gw_fakebus_options *o)
 	g_clear_pointer(&o->gatt_cache, g_free);
 	g_clear_pointer(&o->strangers, g_strfreev);
 	g_clear_pointer(&o->faults, g_strfreev);
+	g_clear_pointer(&o->record_log, g_free);
 }
 
 void gw_fakebus_add_options(GOptionContext *ctx, struct gw_fakebus_options *o)
@@ -3337,6 +3375,8 @@ void gw_fakebus_add_options(GOptionContext *ctx, struct gw_fakebus_options *o)
 		{ "fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->faults,
 		  "inject a fault at start: NAME[:key=value,...]", "SPEC" },
 		{ "seed", 0, 0, G_OPTION_ARG_INT64, &o->seed, "random seed (default 1)", "N" },
+		{ "record-log", 0, 0, G_OPTION_ARG_FILENAME, &o->record_log,
+		  "append a line per record made to FILE (tests/faults)", "FILE" },
 		{ "save-interval", 0, 0, G_OPTION_ARG_INT, &o->save_interval_ms,
 		  "ms between state file writes (default 1000)", "MS" },
 		{ "control", 0, 0, G_OPTION_ARG_NONE, &o->control,
@@ -3510,6 +3550,15 @@ int gw_fakebus_run(const struct gw_fakebus_options *o)
 		code = GW_FAKEBUS_EXIT_BUS;
 		goto out;
 	}
+	if (o->record_log) {
+		fb->record_log = fopen(o->record_log, "a");
+		if (!fb->record_log) {
+			g_printerr("fake-bluetoothd: --record-log %s: %s\n", o->record_log,
+				   g_strerror(errno));
+			code = GW_FAKEBUS_EXIT_USAGE;
+			goto out;
+		}
+	}
 	if (!fb_setup(fb, &error)) {
 		g_printerr("fake-bluetoothd: %s\n", error->message);
 		code = GW_FAKEBUS_EXIT_USAGE;	/* options, scenarios, state files */
@@ -3552,6 +3601,8 @@ out:
 	}
 	g_clear_pointer(&fb->devs, g_ptr_array_unref);
 	g_clear_pointer(&fb->clients, g_hash_table_unref);
+	if (fb->record_log)
+		fclose(fb->record_log);
 	g_list_free_full(fb->faults, (GDestroyNotify) fault_free);
 	g_clear_pointer(&fb->node, g_dbus_node_info_unref);
 	g_clear_pointer(&fb->loop, g_main_loop_unref);

@@ -47,6 +47,7 @@ struct gw_fakebus_options {
 	gchar **faults;
 	gint64 seed;
 	gint save_interval_ms;
+	gchar *record_log;
 	gboolean control;
 	gboolean no_control;
 	gboolean print_ready;

@@ -1212,6 +1212,8 @@ struct gw_sim {
 	char *state_path;
 	char *serial;
 	uint64_t seed;
+	void (*on_record)(const struct wb_record *rec, void *user_data);
+	void *on_record_data;
 	GError *pending_error;	/* a failed reservation write, for advance */
 
 	/* flash: a ring of encoded records in fixed slots */
@@ -1843,6 +1845,8 @@ static void emit(GwSim *sim, struct wb_record *rec)
 		sim->last_status = *rec;
 		sim->has_last_status = true;
 	}
+	if (sim->on_record)
+		sim->on_record(rec, sim->on_record_data);
 	n = wb_batch_encode(rec, 1, batch, sizeof(batch));
 	if (n > 0)
 		tx_push(sim, live_char(rec->type), batch, (size_t) n, 1);
@@ -2101,6 +2105,8 @@ GwSim *gw_sim_new(const struct gw_sim_config *cfg, GwSimScenario *sc,
 	sim->seed = sc->has_seed ? sc->seed : cfg->seed;
 	sim->serial = g_strdup(cfg->serial ? cfg->serial : "RL-SIM-0001");
 	sim->state_path = g_strdup(cfg->state_path);
+	sim->on_record = cfg->on_record;
+	sim->on_record_data = cfg->on_record_data;
 	sim->mtu = 23;
 	g_queue_init(&sim->txq);
 

@@ -134,6 +134,10 @@ struct gw_sim_config {
 	uint32_t capacity;	/* 0: the scenario's */
 	uint64_t seed;		/* used when the scenario sets none */
 	const char *serial;	/* Device Information serial; NULL: "RL-SIM-0001" */
+	/* called with every record the wearable makes, after it is in flash
+	 * (fake-bluetoothd's --record-log); may be NULL */
+	void (*on_record)(const struct wb_record *rec, void *user_data);
+	void *on_record_data;
 };
 
 /*

@@ -50,6 +50,7 @@ adduser
 lintian
 crossbuild-essential-arm64
 qemu-user
+faketime
 qemu-user-static
 debootstrap
 "
