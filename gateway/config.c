@@ -240,8 +240,9 @@ static char *check_list(GwConfig *c, const struct gw_config_key *k, char ***ret_
 	bool ok = true;
 
 	if (!items) {
+		/* GLib's message quotes the value: not for a personal key */
 		add_error(c, "%s: [%s] %s: not a list: %s", c->file, k->group, k->name,
-			  e ? e->message : "?");
+			  personal_key(k) ? "not valid UTF-8 text" : e ? e->message : "?");
 		return NULL;
 	}
 	for (gsize i = 0; i < n; i++) {
@@ -312,7 +313,8 @@ static void check_key(GwConfig *c, const struct gw_config_key *k)
 	} else {
 		raw = g_key_file_get_string(c->kf, k->group, k->name, &e);
 		if (!raw) {
-			add_error(c, "%s: [%s] %s: %s", c->file, k->group, k->name, e->message);
+			add_error(c, "%s: [%s] %s: %s", c->file, k->group, k->name,
+				  personal_key(k) ? "not valid UTF-8 text" : e->message);
 			return;
 		}
 		g_strstrip(raw);

@@ -7,6 +7,7 @@
  */
 #define G_LOG_DOMAIN "control"
 
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -123,6 +124,16 @@ static void pair(GwControl *c, GDBusMethodInvocation *inv, GVariant *params, boo
 	reply_node(inv, n, error);
 }
 
+/* A time from the bus: Unix seconds, finite, within what int64 us holds. */
+static bool since_ok(GDBusMethodInvocation *inv, double since)
+{
+	if (isfinite(since) && since >= -9.0e12 && since <= 9.0e12)
+		return true;
+	g_dbus_method_invocation_return_dbus_error(inv, ERR_PREFIX "InvalidArgument",
+						   "since: not a time (Unix seconds)");
+	return false;
+}
+
 static void export(GwControl *c, GDBusMethodInvocation *inv, GVariant *params)
 {
 	GDBusMessage *msg = g_dbus_method_invocation_get_message(inv);
@@ -135,6 +146,8 @@ static void export(GwControl *c, GDBusMethodInvocation *inv, GVariant *params)
 	JsonNode *n;
 
 	g_variant_get(params, "(h&sd)", &h, &format, &since);
+	if (!since_ok(inv, since))
+		return;
 	if (!fds || h < 0 || h >= g_unix_fd_list_get_length(fds)) {
 		g_dbus_method_invocation_return_dbus_error(inv, ERR_PREFIX "InvalidArgument",
 							   "fd: no file descriptor passed");
@@ -188,6 +201,8 @@ static void method_call(GDBusConnection *conn, const char *sender, const char *p
 		JsonNode *n;
 
 		g_variant_get(params, "(&sd)", &alias, &since);
+		if (!since_ok(inv, since))
+			return;
 		/* the call before the reply: argument order is unspecified */
 		n = gw_gateway_data_json(c->gw, alias, (int64_t)(since * G_USEC_PER_SEC), &error);
 		reply_node(inv, n, error);

@@ -107,21 +107,34 @@ const char *ctl_block(const struct ctl *c, int eighths);
 /* A vertical block of height eighths 0..8 for column charts. */
 const char *ctl_vblock(const struct ctl *c, int eighths);
 
-/* rounding without libm (the Makefile links no -lm) */
+/* rounding without libm (the Makefile links no -lm); the casts are
+ * defined only inside long long's range, so beyond +-2^62 (far past any
+ * time, size or count shown) the value is clamped first */
+#define CTL_ROUND_LIMIT 4.6e18
+static inline double ctl_clamp(double x)
+{
+	return x != x ? 0 : x > CTL_ROUND_LIMIT ? CTL_ROUND_LIMIT
+		     : x < -CTL_ROUND_LIMIT ? -CTL_ROUND_LIMIT : x;
+}
 static inline long ctl_lround(double x)
 {
-	return (long)(x >= 0 ? x + 0.5 : x - 0.5);
+	x = ctl_clamp(x);
+	return (long)(long long)(x >= 0 ? x + 0.5 : x - 0.5);
 }
 static inline double ctl_floor(double x)
 {
-	double t = (double)(long long)x;
+	double t;
 
+	x = ctl_clamp(x);
+	t = (double)(long long)x;
 	return t > x ? t - 1 : t;
 }
 static inline double ctl_ceil(double x)
 {
-	double t = (double)(long long)x;
+	double t;
 
+	x = ctl_clamp(x);
+	t = (double)(long long)x;
 	return t < x ? t + 1 : t;
 }
 
@@ -129,6 +142,9 @@ static inline double ctl_ceil(double x)
 
 /* TIME: Unix seconds, ISO 8601, or relative (-2h, -30m, -3d, -45s,
  * combinable: -1h30m). */
+/* Unix seconds up to CTL_TIME_MAX (year 2286 and then some: the daemon
+ * takes times in microseconds in an int64) */
+#define CTL_TIME_MAX 9.0e12
 gboolean ctl_parse_time(const char *s, double now, double *ret, GError **error);
 /* ADDRESS: six hex bytes separated by ':'. */
 bool ctl_valid_address(const char *s);

@@ -431,6 +431,8 @@ static gboolean parse_relative(const char *s, double now, double *ret)
 		total += v * unit;
 		s = end + 1;
 	}
+	if (!isfinite(total) || total > CTL_TIME_MAX)
+		return FALSE;
 	*ret = now + sign * total;
 	return TRUE;
 }
@@ -446,7 +448,7 @@ gboolean ctl_parse_time(const char *s, double now, double *ret, GError **error)
 	if (s && g_ascii_isdigit(*s)) {
 		double v = g_ascii_strtod(s, &end);
 
-		if (*end == '\0' && isfinite(v)) {
+		if (*end == '\0' && isfinite(v) && v <= CTL_TIME_MAX) {
 			*ret = v;
 			return TRUE;
 		}

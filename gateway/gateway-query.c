@@ -461,6 +461,14 @@ static void data_cb(const struct gw_store_aggregate *a, void *ud)
 	json_object_set_int_member(o, "flexed_over_60_s", json_array_get_int_element(fa, 1));
 	json_object_set_int_member(o, "longest_still_s", json_object_get_int_member(v, "still"));
 	json_object_set_int_member(o, "records", json_object_get_int_member(v, "records"));
+	if (a->kind == GW_AGG_DAY) {
+		/* the window starts at the local midnight of its day */
+		g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(a->start_us / G_USEC_PER_SEC);
+		g_autofree char *date = dt ? g_date_time_format(dt, "%Y-%m-%d") : NULL;
+
+		if (date)
+			json_object_set_string_member(o, "local_date", date);
+	}
 	json_array_add_object_element(a->kind == GW_AGG_DAY ? dc->days : dc->minutes, o);
 }
 
