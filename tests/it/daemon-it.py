@@ -28,6 +28,7 @@ usage: daemon-it.py BINDIR
 import ast
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -130,8 +131,21 @@ def cli(tmp):
     r = run(["--check-config", "-c", good])
     check(r.returncode == 0 and "ok" in r.stdout, "cli: --check-config of a good file exits 0",
           r.stdout.strip())
-    r = run(["--check-config", "-c", os.path.join(ROOT, "config", "rehablink.conf")])
-    check(r.returncode == 0, "cli: --check-config of config/rehablink.conf exits 0",
+    # the sample as shipped: valid but for the clinic's CA, which is not
+    # installed here (start would refuse it the same way)
+    sample = os.path.join(ROOT, "config", "rehablink.conf")
+    r = run(["--check-config", "-c", sample])
+    errs = [x for x in r.stdout.splitlines() if ": [" in x]
+    check(r.returncode == 1 and len(errs) == 1 and "ca_file" in errs[0],
+          "cli: --check-config of config/rehablink.conf: only the missing CA file", r.stdout.strip())
+    ca = os.path.join(tmp, "ca.crt")
+    open(ca, "w").close()
+    with open(sample) as f:
+        text = re.sub(r"(?m)^ca_file=.*$", f"ca_file={ca}", f.read())
+    with open(os.path.join(tmp, "sample.conf"), "w") as f:
+        f.write(text)
+    r = run(["--check-config", "-c", os.path.join(tmp, "sample.conf")])
+    check(r.returncode == 0, "cli: --check-config of config/rehablink.conf with its CA in place exits 0",
           r.stdout.strip())
     r = run(["--check-config", "-c", bad])
     check(r.returncode == 1 and f"{bad}: [mqtt] window: " in r.stdout
