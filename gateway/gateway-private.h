@@ -70,6 +70,9 @@ struct gw_gateway {
 	bool dirty;			/* own writes since the last commit */
 	bool agg_stale;			/* a commit failed: rebuild the aggregators
 					 * at the next one that succeeds */
+	GPtrArray *replies;		/* struct reply: answers to clinic messages
+					 * not committed yet (gateway.c) */
+	guint reply_retry;		/* a commit for them after a failed one */
 
 	/* the last will, built once */
 	char *will_topic;

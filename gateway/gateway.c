@@ -157,6 +157,85 @@ static void enqueue_or_warn(GwGateway *gw, enum rl_topic_kind kind, const char *
 		g_warning("%s: not queued: %s", rl_topic_kind_name(kind), error->message);
 }
 
+/* Answers to clinic messages (cmd/error, the config state answering a
+ * config message). The broker forgot the clinic's message when paho took
+ * it, so nothing would ever ask again: an answer rolled back with a failed
+ * commit (a full disk) or refused by the store is kept here and queued
+ * again, under the same msg_id, until a commit holding it succeeds. */
+struct reply {
+	enum rl_topic_kind kind;
+	char *msg_id;
+	char *payload;
+	bool in_txn;			/* in the open transaction */
+};
+
+static void reply_free(gpointer p)
+{
+	struct reply *r = p;
+
+	g_free(r->msg_id);
+	g_free(r->payload);
+	g_free(r);
+}
+
+static void reply_put(GwGateway *gw, struct reply *r)
+{
+	g_autoptr(GError) error = NULL;
+
+	r->in_txn = enqueue(gw, r->kind, NULL, r->msg_id, g_strdup(r->payload), &error);
+	if (!r->in_txn)
+		g_warning("%s: not queued now, kept for the next commit: %s",
+			  rl_topic_kind_name(r->kind), error->message);
+	gw->dirty = true;
+}
+
+static void queue_reply(GwGateway *gw, enum rl_topic_kind kind, const char *msg_id,
+			char *payload, GError *build_error)
+{
+	struct reply *r;
+
+	if (!payload) {
+		g_warning("%s: not built: %s", rl_topic_kind_name(kind),
+			  build_error ? build_error->message : "?");
+		return;
+	}
+	r = g_new0(struct reply, 1);
+	r->kind = kind;
+	r->msg_id = g_strdup(msg_id);
+	r->payload = payload;
+	g_ptr_array_add(gw->replies, r);
+	reply_put(gw, r);
+}
+
+static gboolean reply_retry_cb(gpointer ud)
+{
+	GwGateway *gw = ud;
+
+	gw->reply_retry = 0;
+	commit_now(gw);
+	return G_SOURCE_REMOVE;
+}
+
+/* After a commit: the replies it held are durable; the others go into the
+ * next transaction (after a failed one, at once: the rolled-back rows are
+ * gone, the msg_ids free again), committed a second later (not at the
+ * next batch: commit_interval_ms may be minutes). */
+static void replies_after_commit(GwGateway *gw, bool ok)
+{
+	for (guint i = 0; i < gw->replies->len;) {
+		struct reply *r = gw->replies->pdata[i];
+
+		if (ok && r->in_txn) {
+			g_ptr_array_remove_index(gw->replies, i);
+			continue;
+		}
+		reply_put(gw, r);
+		i++;
+	}
+	if (gw->replies->len && !gw->reply_retry && !gw->stopped)
+		gw->reply_retry = g_timeout_add_seconds(1, reply_retry_cb, gw);
+}
+
 /* ---- messages the gateway makes ------------------------------------------- */
 
 static gchar *build_gateway_status(GwGateway *gw, const char *msg_id)
@@ -773,10 +852,12 @@ static gboolean sink_commit(void *ud, GError **error)
 		gw->st.commits++;
 		gw->dirty = false;
 		gw->committed_id = INT64_MAX;
+		replies_after_commit(gw, true);
 		if (gw->agg_stale)
 			rebuild_aggregators(gw);
 		drain(gw);
 	} else {
+		replies_after_commit(gw, false);
 		/* The windows emitted into the rolled-back transaction are gone
 		 * with it, but their aggregators would drop those records as
 		 * seen when the wearables send them again: they start again
@@ -996,7 +1077,7 @@ static void reject(GwGateway *gw, bool has_kind, enum rl_topic_kind kind, const 
 	g_message("clinic message refused (%s): %s", rl_payload_error_code_name(code), detail);
 	env_init(gw, &env, id, RL_TIME_NONE, own_quality(gw));
 	p = rl_payload_build_error(&er, &env, &error);
-	enqueue_or_warn(gw, RL_TOPIC_ERROR, NULL, id, p, error);
+	queue_reply(gw, RL_TOPIC_ERROR, id, p, error);
 	g_clear_error(&error);
 	commit_now(gw);
 	drain(gw);
@@ -1148,7 +1229,7 @@ static void handle_config(GwGateway *gw, const char *data, size_t len)
 	cs.n_rejected = nr;
 	env_init(gw, &env, id, RL_TIME_NONE, own_quality(gw));
 	p = rl_payload_build_config_state(&cs, &env, &berr);
-	enqueue_or_warn(gw, RL_TOPIC_CONFIG_STATE, NULL, id, p, berr);
+	queue_reply(gw, RL_TOPIC_CONFIG_STATE, id, p, berr);
 	g_clear_error(&berr);
 	commit_now(gw);
 	drain(gw);
@@ -1379,6 +1460,7 @@ GwGateway *gw_gateway_new(const struct gw_gateway_config *cfg, GError **error)
 		return NULL;
 	}
 	gw = g_new0(GwGateway, 1);
+	gw->replies = g_ptr_array_new_with_free_func(reply_free);
 	gw->cfg = *cfg;
 	gw->gateway_id = g_strdup(cfg->gateway_id);
 	gw->patient_id = g_strdup(cfg->patient_id);
@@ -1656,6 +1738,7 @@ void gw_gateway_free(GwGateway *gw)
 	g_clear_handle_id(&gw->tick_timer, g_source_remove);
 	g_clear_handle_id(&gw->status_timer, g_source_remove);
 	g_clear_handle_id(&gw->budget_timer, g_source_remove);
+	g_clear_handle_id(&gw->reply_retry, g_source_remove);
 	while (g_idle_remove_by_data(gw))
 		;
 	for (size_t i = 0; i < gw->n_w; i++) {
@@ -1667,6 +1750,7 @@ void gw_gateway_free(GwGateway *gw)
 	g_clear_pointer(&gw->alert_rows, g_hash_table_unref);
 	g_clear_pointer(&gw->pain_arrival, g_hash_table_unref);
 	g_clear_pointer(&gw->latencies, g_array_unref);
+	g_clear_pointer(&gw->replies, g_ptr_array_unref);
 	g_clear_pointer(&gw->tz_local, g_time_zone_unref);
 	g_free(gw->fallback_command);
 	g_free(gw->w);

@@ -276,6 +276,7 @@ struct gw_link {
 	bool history_synced;
 	unsigned int sync_run;
 	bool sync_due;
+	bool report_stale;		/* the store lost what this report handed over */
 	bool delete_due;
 
 	unsigned int run[GW_BLE_ERR_COUNT];
@@ -1052,6 +1053,7 @@ static void hcp_start(GwLink *link, int64_t now, enum hcp_op op,
 static void start_report(GwLink *link, int64_t now)
 {
 	link->sync_due = false;
+	link->report_stale = false;
 	timer_off(link, T_SYNC_RETRY);
 	timer_off(link, T_GAP);
 	set_state(link, GW_LINK_STATE_SYNCING);
@@ -1163,6 +1165,14 @@ static void report_verify(GwLink *link, uint32_t count, uint32_t last, int64_t n
 {
 	link->hcp = HCP_NONE;
 	timer_off(link, T_HCP);
+	if (link->report_stale) {
+		/* "sent up to L" is true, but part of it died with a failed
+		 * commit and is no longer seen as waiting: trusting L would
+		 * move S over records never stored. Ask again after S. */
+		link->report_stale = false;
+		enter_live(link, now);	/* sync_due: a new report at once */
+		return;
+	}
 	if (!link->report_have_last || link->report_count != count ||
 	    link->report_last != last) {
 		sync_failed(link, now);
@@ -1967,6 +1977,16 @@ void gw_link_store_failed(GwLink *link, int64_t now)
 	if (link->state == GW_LINK_STATE_LIVE && link->timer[T_SYNC_RETRY] == T_OFF) {
 		link->sync_due = true;
 		live_schedule(link, now);
+	} else if (link->state == GW_LINK_STATE_SYNCING) {
+		/* A report streaming now cannot prove S any more (report_verify);
+		 * one waiting for its commits waits for nothing: either way
+		 * the history is asked again after S, not after the commit
+		 * timeout. A delete in flight is up to S: it finishes first. */
+		link->sync_due = true;
+		if (link->hcp == HCP_REPORT || link->hcp == HCP_REPORT_TAIL)
+			link->report_stale = true;
+		else if (link->hcp == HCP_NONE)
+			enter_live(link, now);
 	}
 	link_leave(link);
 }

@@ -1854,6 +1854,68 @@ static void test_store_failed_resyncs(void **state)
 	gw_link_store_committed(h->link, 999, h->f.now);
 }
 
+/* The disk fills while a report streams: the batches handed over before
+ * the failure are gone from the store, yet the report's answer still
+ * matches what arrived. S must not jump over them (the wearable would
+ * delete records never stored): the link syncs again after S. */
+static void test_store_failed_during_report(void **state)
+{
+	struct h *h = *state;
+
+	h_link(h);
+	gw_link_set_durable_seq(h->link, 0);
+	fake_wearable_make(&h->w, 9);
+	h->w.batch_records = 3;
+	h->w.hold_values = true;
+	start(h);
+	assert_state(h, GW_LINK_STATE_SYNCING);
+	fake_wearable_deliver_one(&h->f, &h->w);	/* 1..3 handed over */
+	fake_ble_pump(&h->f);
+	assert_int_equal(stats(h).pending_records, 3);
+	/* the commit fails: 1..3 are not in the store */
+	fake_store_drop_pending(&h->f);
+	gw_link_store_failed(h->link, h->f.now);
+	/* the rest of the report (4..9 and "success, 9 records, last 9") */
+	h->w.hold_values = false;
+	fake_ble_pump(&h->f);
+	fake_commit_all(&h->f);
+	fake_ble_pump(&h->f);
+	/* (the fake wearable fails the test on a delete past a seq not
+	 * committed) */
+	assert_true(count_hcp(h, WB_HCP_REPORT_RECORDS) >= 2);
+	h->f.auto_commit = true;
+	settle(h, SEC(600));
+	assert_stored_range(h, 1, 9);
+	assert_int_equal(stats(h).durable_seq, 9);
+	assert_int_equal(h->w.flash->len, 0);
+}
+
+/* The disk fills while the link waits for the commits of a verified
+ * report: what it waited for is gone, so it syncs again at once instead
+ * of sitting in SYNCING until the commit timeout. */
+static void test_store_failed_waiting_for_commit(void **state)
+{
+	struct h *h = *state;
+
+	h_link(h);
+	gw_link_set_durable_seq(h->link, 0);
+	fake_wearable_make(&h->w, 6);
+	start(h);
+	assert_state(h, GW_LINK_STATE_SYNCING);	/* 1..6 arrived, answer verified */
+	assert_int_equal(stats(h).pending_records, 6);
+	fake_store_drop_pending(&h->f);
+	gw_link_store_failed(h->link, h->f.now);
+	fake_ble_pump(&h->f);
+	/* asked again after S at once, not after commit_timeout */
+	assert_int_equal(count_hcp(h, WB_HCP_REPORT_RECORDS), 2);
+	assert_int_equal(h->w.last_report_after, 0);
+	h->f.auto_commit = true;
+	fake_ble_pump(&h->f);
+	settle(h, SEC(60));
+	assert_stored_range(h, 1, 6);
+	assert_int_equal(stats(h).durable_seq, 6);
+}
+
 static void test_store_commits_synchronously(void **state)
 {
 	struct h *h = *state;
@@ -1987,6 +2049,8 @@ int main(void)
 		T(test_live_gap_catch_up),
 		T(test_live_periodic_delete),
 		T(test_store_failed_resyncs),
+		T(test_store_failed_during_report),
+		T(test_store_failed_waiting_for_commit),
 		T(test_store_commits_synchronously),
 		T(test_seq_regressed_needs_repair),
 		T(test_names),
