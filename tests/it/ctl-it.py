@@ -216,10 +216,18 @@ def phase_live(stack, ctl, consumer, state):
           "export csv: both wearables, values as JSON")
     check(oct(os.stat(csvf).st_mode & 0o777) == "0o600", "export: the file is 0600")
     db = os.path.join(state, "rehablink.db")
-    con = sqlite3.connect(db, timeout=10)
-    stored = con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-    con.close()
-    check(0 < n <= stored, "export csv: no more rows than the store holds", f"{n} <= {stored}")
+
+    def committed():
+        con = sqlite3.connect(db, timeout=10)
+        c = con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        con.close()
+        return c
+    # the export reads inside the daemon's open transaction, so it may
+    # hold records this connection sees only after the next commit
+    stored = wait_for(lambda: (lambda c: c if c >= n else None)(committed()), 15, step=0.5) \
+        or committed()
+    check(0 < n <= stored, "export csv: no more rows than the store holds (once committed)",
+          f"{n} <= {stored}")
     seqs = {}
     for r in body:
         seqs.setdefault(r[0], []).append(int(r[1]))
