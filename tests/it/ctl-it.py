@@ -21,7 +21,6 @@ Phases (PASS/FAIL lines; exit 0 only if all pass):
 usage: ctl-it.py BINDIR
 """
 import csv
-import io
 import json
 import os
 import sqlite3
