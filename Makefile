@@ -327,7 +327,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory $(foreach b,$(BENCHES),build/native/bin/$(b)) \
-		build/native/bin/fake-bluetoothd build/native/bin/rehablinkd
+		build/native/bin/fake-bluetoothd build/native/bin/rehablinkd build/native/bin/rehablinkctl
 	@sh tests/bench/run.sh build/native/bin
 
 SBINDIR ?= $(PREFIX)/sbin

@@ -22,6 +22,7 @@ clang
 libclang-rt-14-dev
 llvm
 valgrind
+gdb
 python3
 python3-jsonschema
 mosquitto

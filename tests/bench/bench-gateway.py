@@ -15,9 +15,15 @@ a loopback mosquitto), printing "key value" lines for report.py:
                          published
   disk_bytes_day_sync    bytes rehablinkd wrote to disk (/proc/PID/io
                          write_bytes) for that day
-  disk_bytes_day_live    bytes written per day at the same rates live, on a
-                         fresh store, extrapolated from BENCH_LIVE_S (330)
-                         seconds: one 5-minute commit
+  disk_bytes_day_live    bytes written per simulated day at the same rates
+                         live, on a fresh store: the fake at --speed
+                         BENCH_LIVE_SPEED (60) and the commit interval
+                         scaled to 300 000 / speed ms (each commit holds
+                         what a default 5-minute commit holds at 1 Hz),
+                         over BENCH_LIVE_COMMITS (36) commits (3 simulated
+                         hours, several WAL checkpoints), from just after a
+                         commit to just after the last one
+  disk_live_sim_s        the simulated seconds of that window
   cpu_us_per_record      user + system CPU per record for the synced day,
                          from the notification to the PUBACK of its
                          aggregates
@@ -37,23 +43,24 @@ from itlib import Consumer, Stack, fill_outbox, kind_of, wait_for  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 PORT = int(sys.argv[2])
-LIVE_S = int(os.environ.get("BENCH_LIVE_S", "330"))
+LIVE_SPEED = float(os.environ.get("BENCH_LIVE_SPEED", "60"))
+LIVE_COMMITS = int(os.environ.get("BENCH_LIVE_COMMITS", "36"))
 PHASES = os.environ.get("BENCH_PHASES", "day live drain").split()
 W = "AA:BB:CC:DD:EE:01"
 
 
-def config(state, backlog_rate=0):
+def config(state, backlog_rate=0, commit_ms=None, clock="synced"):
     return f"""[gateway]
 id=gw-bench
 patient=p-bench
 state_dir={state}
-clock=synced
+clock={clock}
 [ble]
 wearables={W}
 [mqtt]
 uri=tcp://127.0.0.1:{PORT}
 backlog_rate={backlog_rate}
-"""
+""" + (f"[store]\ncommit_interval_ms={int(commit_ms)}\n" if commit_ms else "")
 
 
 def proc_io(pid):
@@ -131,18 +138,32 @@ def main():
             # would sync it all again
             d = os.path.join(tmp, "live")
             os.makedirs(d)
-            live = Stack(BIN, d, [W], "clock synced\nposture-period 1s\nsteps-period 60s\n"
-                         "capacity 600\ndefault upright flexion 10\n",
-                         ["--start", time.strftime("%H:%M:%S", time.gmtime())])
+            # the wearable's day starts yesterday at 00:00 and runs at
+            # LIVE_SPEED: its records stay in the past, so that their
+            # minute windows close as they would live (the gateway runs
+            # with clock=unsynced so that it never sets the wearable's
+            # clock to now: records ahead of its clock would sit in open
+            # windows and never be published)
+            live = Stack(BIN, d, [W], f"date {yesterday}\nclock synced\nposture-period 1s\n"
+                         "steps-period 60s\ncapacity 600\ndefault upright flexion 10\n",
+                         ["--start", "00:00:01", "--speed", str(LIVE_SPEED)])
             try:
-                live.write_config(config(os.path.join(d, "state")))
+                commit_s = 300 / LIVE_SPEED
+                live.write_config(config(os.path.join(d, "state"), commit_ms=commit_s * 1000,
+                                         clock="unsynced"))
+                t_start = time.monotonic()
                 p = live.gw_start()
-                time.sleep(30)
+                # the commit timer runs from start-up: begin a quarter
+                # interval after the 2nd commit, end as far after the last
+                k0 = 2
+                time.sleep(max(0.0, t_start + (k0 + 0.25) * commit_s - time.monotonic()))
                 w0 = proc_io(p.pid)["write_bytes"]
                 t1 = time.monotonic()
-                time.sleep(LIVE_S)
-                out["disk_bytes_day_live"] = ((proc_io(p.pid)["write_bytes"] - w0) * 86400 /
-                                              (time.monotonic() - t1))
+                time.sleep(max(0.0, t_start + (k0 + LIVE_COMMITS + 0.25) * commit_s - time.monotonic()))
+                w1 = proc_io(p.pid)["write_bytes"]
+                sim_s = (time.monotonic() - t1) * LIVE_SPEED
+                out["disk_bytes_day_live"] = (w1 - w0) * 86400 / sim_s
+                out["disk_live_sim_s"] = sim_s
                 live.gw_stop()
             finally:
                 live.close()

@@ -39,6 +39,10 @@ i=0; until mosquitto_pub -h 127.0.0.1 -p "$port" -t rehablink/v1/probe -n 2>/dev
 
 out=$work/results
 : > "$out"
+# the machine's state, for the table's footer
+echo "bench_start_epoch $(date +%s)" >> "$out"
+read -r l1 l5 l15 _ < /proc/loadavg
+printf 'loadavg_start %s\nloadavg5_start %s\nloadavg15_start %s\n' "$l1" "$l5" "$l15" >> "$out"
 echo "bench: D-Bus notification ceiling..."
 "$bin/bench-dbus-ceiling" 100000 >> "$out"
 echo "bench: notifications through the gateway's BlueZ adapter..."
@@ -49,10 +53,12 @@ echo "bench: paho QoS 1 ceiling..."
 "$bin/bench-paho-ceiling" "tcp://127.0.0.1:$port" 20000 >> "$out"
 echo "bench: proto codecs and payloads..."
 "$bin/bench-proto" >> "$out"
-echo "bench: rehablinkd end to end (a synced day, flash writes, outbox drains; ~3 min)..."
+echo "bench: rehablinkd end to end (a synced day, live flash writes over 3 simulated hours, outbox drains; ~10 min)..."
 /usr/bin/python3 tests/bench/bench-gateway.py "$bin" "$port" >> "$out"
 echo "bench: escalation latency, with and without a 100 000-message backlog (~2 min)..."
 /usr/bin/python3 tests/bench/bench-escalation.py "$bin" "$port" "${BENCH_REPORTS:-1000}" >> "$out"
+echo "bench: rehablinkd start to ready, RSS over a million records, instructions per record (callgrind; ~8 min)..."
+/usr/bin/python3 tests/bench/bench-daemon.py "$bin" "$port" >> "$out"
 cat "$out"
 
 /usr/bin/python3 tests/bench/report.py "$out" docs/performance.md
