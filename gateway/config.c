@@ -240,9 +240,10 @@ static char *check_list(GwConfig *c, const struct gw_config_key *k, char ***ret_
 	bool ok = true;
 
 	if (!items) {
-		/* GLib's message quotes the value: not for a personal key */
-		add_error(c, "%s: [%s] %s: not a list: %s", c->file, k->group, k->name,
-			  personal_key(k) ? "not valid UTF-8 text" : e ? e->message : "?");
+		/* GLib's message quotes the whole value (others' too, for a
+		 * line it read wrongly): never echoed */
+		add_error(c, "%s: [%s] %s: not a list of valid UTF-8 text", c->file, k->group,
+			  k->name);
 		return NULL;
 	}
 	for (gsize i = 0; i < n; i++) {
@@ -313,8 +314,8 @@ static void check_key(GwConfig *c, const struct gw_config_key *k)
 	} else {
 		raw = g_key_file_get_string(c->kf, k->group, k->name, &e);
 		if (!raw) {
-			add_error(c, "%s: [%s] %s: %s", c->file, k->group, k->name,
-				  personal_key(k) ? "not valid UTF-8 text" : e->message);
+			add_error(c, "%s: [%s] %s: not valid UTF-8 text", c->file, k->group,
+				  k->name);	/* GLib's message would quote it */
 			return;
 		}
 		g_strstrip(raw);
@@ -483,6 +484,30 @@ static void load(GwConfig *c)
 		fill(c);
 }
 
+/* The first line GKeyFile cannot take (1-based; 0 if none is found):
+ * neither blank, a # comment, a [group] nor key=value, or not UTF-8. */
+static unsigned int bad_line(const char *data, gssize len)
+{
+	size_t n = len < 0 ? strlen(data) : (size_t)len;
+	unsigned int line = 1;
+	const char *p = data, *end = data + n;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t l = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		g_autofree char *t = g_strndup(p, l);
+
+		g_strstrip(t);
+		if (!g_utf8_validate(p, (gssize)l, NULL) || memchr(p, '\0', l) ||
+		    (*t && *t != '#' && *t != '[' && !strchr(t, '=')) ||
+		    (*t == '[' && t[strlen(t) - 1] != ']'))
+			return line;
+		line++;
+		p += l + 1;
+	}
+	return 0;
+}
+
 GwConfig *gw_config_load_data(const char *file, const char *data, gssize len,
 			      const struct gw_gateway_config *base)
 {
@@ -490,7 +515,13 @@ GwConfig *gw_config_load_data(const char *file, const char *data, gssize len,
 	g_autoptr(GError) e = NULL;
 
 	if (!data || !g_key_file_load_from_data(c->kf, data, (gsize)len, G_KEY_FILE_NONE, &e)) {
-		add_error(c, "%s: %s", c->file, e ? e->message : "no data");
+		/* GLib's message quotes the offending line, which may hold a
+		 * patient id or a password: say where it is instead */
+		if (!data)
+			add_error(c, "%s: no data", c->file);
+		else
+			add_error(c, "%s: line %u is not key=value, a [group] or a # comment "
+				  "(or not UTF-8)", c->file, bad_line(data, len));
 		return c;
 	}
 	load(c);

@@ -125,7 +125,11 @@ static void check_not_echoed(const GwConfig *c, const char *group, const char *n
 	for (guint i = 0; i < c->errors->len; i++) {
 		const char *line = c->errors->pdata[i];
 
-		if (strstr(line, tag) && quoted_contains(line, raw)) {
+		/* a finding about this key: "FILE: [group] name: ..." (another
+		 * key's quoted value may hold this one's text: not an echo) */
+		if (g_str_has_prefix(line, "fuzz.conf: ") &&
+		    g_str_has_prefix(line + strlen("fuzz.conf: "), tag) &&
+		    quoted_contains(line, raw)) {
 			fprintf(stderr, "fuzz-config: %s echoed: %s\n", tag, line);
 			abort();
 		}
