@@ -860,6 +860,36 @@ void gw_agg_flush(GwAgg *agg, int64_t now_us)
 		window_emit(agg, g_ptr_array_index(dirty, i));
 }
 
+static void lowest_seq(const struct window *w, bool *found, int64_t *low)
+{
+	if (w->has_seq && (!*found || w->first_seq < *low)) {
+		*low = w->first_seq;
+		*found = true;
+	}
+}
+
+bool gw_agg_needed_seq(const GwAgg *agg, uint32_t *ret)
+{
+	GHashTableIter it;
+	gpointer value;
+	bool found = false;
+	int64_t low = 0;
+
+	g_return_val_if_fail(agg && ret, false);
+	g_hash_table_iter_init(&it, agg->minutes);
+	while (g_hash_table_iter_next(&it, NULL, &value))
+		lowest_seq(value, &found, &low);
+	for (guint i = 0; i < agg->days->len; i++)
+		lowest_seq(g_ptr_array_index(agg->days, i), &found, &low);
+	if (!found) {
+		if (!agg->have_ref)
+			return false;
+		low = agg->ref + 1;
+	}
+	*ret = (uint32_t) low;
+	return true;
+}
+
 struct gw_agg_stats gw_agg_get_stats(const GwAgg *agg)
 {
 	struct gw_agg_stats st = { 0 };

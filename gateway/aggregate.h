@@ -120,6 +120,16 @@ int64_t gw_agg_next_deadline(const GwAgg *agg);
 /* Emits every window with records not yet emitted, whatever the time
  * (shutdown, tests). */
 void gw_agg_flush(GwAgg *agg, int64_t now_us);
+/* The lowest seq (wrapped to 32 bits) that an aggregator rebuilt after a
+ * restart would need to be fed again: the first seq of the oldest window
+ * it still holds (every window it holds may still be revised by a late
+ * record, and is then emitted again whole, so all its records are
+ * needed), else one past the highest seq aggregated. FALSE when it has
+ * aggregated nothing. Records before it may be marked aggregated in the
+ * store; marking by the windows emitted instead (a day window's last seq)
+ * let a rebuild re-create a still revisable window from part of its
+ * records. */
+bool gw_agg_needed_seq(const GwAgg *agg, uint32_t *ret);
 struct gw_agg_stats gw_agg_get_stats(const GwAgg *agg);
 
 #endif

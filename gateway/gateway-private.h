@@ -29,6 +29,12 @@ struct wearable {
 	int64_t last_rx_mono_us;	/* monotonic, 0: nothing yet since start */
 	int64_t newest_event_us;
 	int64_t last_seq;	/* RL_NONE */
+	/* records the clock could not place yet: the lowest seq among them */
+	bool has_unplaced;
+	uint32_t unplaced_seq;
+	/* the store's aggregation watermark as last marked (has_marked) */
+	bool has_marked;
+	uint32_t marked_seq;
 };
 
 struct gw_gateway {
@@ -92,6 +98,7 @@ struct gw_gateway {
 	int64_t clock_offset_us;	/* wall - monotonic, to see steps */
 	int64_t mono_pain_us;		/* the pain report being evaluated */
 	GHashTable *minutes;		/* "alias:minute" -> struct minute_ctx */
+	int64_t minutes_pruned_mono_us;	/* when tick_cb last pruned them */
 	GTimeZone *tz_local;
 };
 

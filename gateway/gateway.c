@@ -551,6 +551,8 @@ struct minute_ctx {
 	int64_t flexed30_s;
 };
 
+#define CONTEXT_KEEP_S (50 * 3600)
+
 static void context_minute(GwGateway *gw, const char *wearable, const struct rl_aggregate *a)
 {
 	g_autofree char *key = g_strdup_printf("%s:%" G_GINT64_FORMAT, wearable,
@@ -559,6 +561,10 @@ static void context_minute(GwGateway *gw, const char *wearable, const struct rl_
 
 	m->steps = a->steps;
 	m->flexed30_s = a->flexed_over_30_s;
+	if (a->start_us / G_USEC_PER_SEC < wall_us() / G_USEC_PER_SEC - CONTEXT_KEEP_S) {
+		g_free(m);	/* history beyond any context */
+		return;
+	}
 	g_hash_table_replace(gw->minutes, g_steal_pointer(&key), m);
 }
 
@@ -569,6 +575,17 @@ static gboolean minute_old(gpointer key, gpointer value, gpointer ud)
 
 	(void)value;
 	return colon && g_ascii_strtoll(colon + 1, NULL, 10) < cutoff;
+}
+
+/* The context looks back to yesterday's local midnight - 1 h (at most
+ * 49 h); minutes older than 50 h go once an hour, or they piled up on a
+ * gateway that saw no pain report for days (2 MiB over 12 days). */
+static void context_prune(GwGateway *gw, int64_t now_us)
+{
+	int64_t cutoff = now_us / G_USEC_PER_SEC - CONTEXT_KEEP_S;
+
+	g_hash_table_foreach_remove(gw->minutes, minute_old, &cutoff);
+	gw->minutes_pruned_mono_us = g_get_monotonic_time();
 }
 
 static void context_update(GwGateway *gw, int64_t now_us)
@@ -698,9 +715,6 @@ static void agg_emit(const struct gw_agg_window *win, void *user_data)
 	if (win->kind == GW_AGG_MINUTE)
 		context_minute(gw, w->alias, &day.agg);
 mark:
-	if (win->kind == GW_AGG_DAY && !gw_store_mark_aggregated(gw->store, w->id, win->first_seq,
-							       win->last_seq, &error))
-		g_warning("aggregate: %s", error->message);
 	gw->dirty = true;
 }
 
@@ -714,8 +728,12 @@ static bool aggregate_record(struct wearable *w, const struct wb_record *rec)
 	enum rl_time_quality q;
 	int64_t t;
 
-	if (!gw_clock_place(&w->ref, rec, &t, &q))
+	if (!gw_clock_place(&w->ref, rec, &t, &q)) {
+		if (!w->has_unplaced || wb_seq_after(w->unplaced_seq, rec->seq))
+			w->unplaced_seq = rec->seq;
+		w->has_unplaced = true;
 		return false;
+	}
 	if (w->newest_event_us == RL_TIME_NONE || t > w->newest_event_us)
 		w->newest_event_us = t;
 	gw_agg_add(w->agg, rec, t, q, wall_us());
@@ -736,8 +754,37 @@ static void replay_wearable(struct wearable *w)
 {
 	g_autoptr(GError) error = NULL;
 
+	w->has_unplaced = false;	/* set again by what still cannot be placed */
 	if (!gw_store_foreach_unaggregated(w->gw->store, w->id, replay_cb, w, &error))
 		g_warning("replay: %s", error->message);
+}
+
+/* Moves the store's watermark up to what a rebuilt aggregator would not
+ * need again (gw_agg_needed_seq) and the clock has placed: marking by the
+ * windows emitted let a restart re-create a window that could still be
+ * revised from part of its records, which then went out again with fewer.
+ * Once per commit, and only when it moved: one row. */
+static void mark_aggregated(GwGateway *gw)
+{
+	for (size_t i = 0; i < gw->n_w; i++) {
+		struct wearable *w = &gw->w[i];
+		g_autoptr(GError) error = NULL;
+		uint32_t need, mark;
+
+		if (!gw_agg_needed_seq(w->agg, &need))
+			continue;
+		if (w->has_unplaced && wb_seq_after(need, w->unplaced_seq))
+			need = w->unplaced_seq;
+		mark = need - 1;
+		if (w->has_marked && mark == w->marked_seq)
+			continue;
+		if (!gw_store_mark_aggregated(gw->store, w->id, mark, mark, &error)) {
+			g_warning("aggregate: %s", error->message);
+			continue;
+		}
+		w->has_marked = true;
+		w->marked_seq = mark;
+	}
 }
 
 static void replay(GwGateway *gw)
@@ -823,7 +870,7 @@ static gboolean sink_append(const char *address, const struct wb_record *recs, s
 	}
 	gw_rules_wearable_data(gw->rules, w->alias, w->newest_event_us == RL_TIME_NONE
 				       ? GW_RULES_NEVER : w->newest_event_us, now);
-	if (replay_due)
+	if (replay_due && w->has_unplaced)
 		replay_wearable(w);
 	return TRUE;
 }
@@ -846,7 +893,10 @@ static void rebuild_aggregators(GwGateway *gw)
 static gboolean sink_commit(void *ud, GError **error)
 {
 	GwGateway *gw = ud;
-	gboolean ok = gw_store_commit(gw->store, error);
+	gboolean ok;
+
+	mark_aggregated(gw);
+	ok = gw_store_commit(gw->store, error);
 
 	if (ok) {
 		gw->st.commits++;
@@ -864,6 +914,8 @@ static gboolean sink_commit(void *ud, GError **error)
 		 * from the store once a commit succeeds. */
 		gw->st.commit_failures++;
 		gw->agg_stale = true;
+		for (size_t i = 0; i < gw->n_w; i++)
+			gw->w[i].has_marked = false;
 	}
 	return ok;
 }
@@ -1301,13 +1353,17 @@ static gboolean tick_cb(gpointer ud)
 
 	gw_rules_clock(gw->rules, synced, now);
 	gw_rules_tick(gw->rules, now);
+	if (g_get_monotonic_time() - gw->minutes_pruned_mono_us >= INT64_C(3600) * G_USEC_PER_SEC)
+		context_prune(gw, now);
 	if (synced != gw->clock_synced) {
 		g_message("clock: %s", synced ? "synchronised" : "not synchronised");
 		gw->clock_synced = synced;
 		if (gw->ble)
 			gw_ble_set_clock_synced(gw->ble, synced);
 		if (synced)
-			replay(gw);
+			for (size_t i = 0; i < gw->n_w; i++)
+				if (gw->w[i].has_unplaced)
+					replay_wearable(&gw->w[i]);
 	}
 	for (size_t i = 0; i < gw->n_w; i++) {
 		struct wearable *w = &gw->w[i];

@@ -132,8 +132,9 @@ gboolean gw_store_foreach_unaggregated(GwStore *store, const char *wearable,
 				       void (*fn)(const struct gw_store_record *r,
 						  void *user_data),
 				       void *user_data, GError **error);
-/* Marks the wearable's records up to last aggregated: their windows are
- * published, the raw rows may be shed. One watermark per wearable moves
+/* Marks the wearable's records up to last aggregated: no window that can
+ * still be revised holds them (gw_agg_needed_seq), the raw rows may be
+ * shed. One watermark per wearable moves
  * forward to last (serial order, never back), so every record up to it
  * counts as aggregated, including any before first. first is accepted for
  * API compatibility and only checked (last must not be before it); a

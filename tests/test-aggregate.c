@@ -1202,6 +1202,152 @@ static void test_local_zone_default(void **state)
 	fx_fini(&f);
 }
 
+/* ---- what a rebuilt aggregator needs (gw_agg_needed_seq) ---- */
+
+struct logged {
+	struct wb_record r;
+	int64_t t;			/* event, s */
+};
+
+struct rebuilt {
+	GPtrArray *out;
+};
+
+static void on_emit_rebuilt(const struct gw_agg_window *w, void *user_data)
+{
+	struct rebuilt *b = user_data;
+	struct gw_agg_window *c = g_memdup2(w, sizeof *w);
+
+	c->day.agg.aggregate_id = c->aggregate_id;
+	g_ptr_array_add(b->out, c);
+}
+
+static const struct gw_agg_ops rebuilt_ops = { .emit = on_emit_rebuilt };
+
+/* A restart at now: a fresh aggregator fed, in seq order (as the store
+ * replays), the logged records from need on, and one fed all of them;
+ * every window the first emits must equal the second's (no window comes
+ * out of a rebuild with part of its records). Returns how many it emitted. */
+static guint check_rebuild(const struct fx *f, const struct logged *log, size_t n,
+			   uint32_t need, int64_t now)
+{
+	struct rebuilt part = { g_ptr_array_new_with_free_func(g_free) };
+	struct rebuilt all = { g_ptr_array_new_with_free_func(g_free) };
+	GwAgg *a = gw_agg_new(WEARABLE, &f->cfg, &rebuilt_ops, &part);
+	GwAgg *b = gw_agg_new(WEARABLE, &f->cfg, &rebuilt_ops, &all);
+	guint emitted;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!wb_seq_after(need, log[i].r.seq))
+			gw_agg_add(a, &log[i].r, SEC(log[i].t), RL_TIME_SYNCED, SEC(now));
+		gw_agg_add(b, &log[i].r, SEC(log[i].t), RL_TIME_SYNCED, SEC(now));
+	}
+	gw_agg_flush(a, SEC(now));
+	gw_agg_flush(b, SEC(now));
+	for (guint i = 0; i < part.out->len; i++) {
+		const struct gw_agg_window *p = g_ptr_array_index(part.out, i);
+		const struct gw_agg_window *q = NULL;
+
+		for (guint j = 0; j < all.out->len && !q; j++) {
+			const struct gw_agg_window *c = g_ptr_array_index(all.out, j);
+
+			if (strcmp(c->aggregate_id, p->aggregate_id) == 0)
+				q = c;
+		}
+		assert_non_null(q);
+		assert_int_equal(p->day.agg.records, q->day.agg.records);
+		assert_int_equal(p->day.agg.steps, q->day.agg.steps);
+		assert_int_equal(p->day.agg.posture_s.upright, q->day.agg.posture_s.upright);
+	}
+	emitted = part.out->len;
+	gw_agg_free(a);
+	gw_agg_free(b);
+	g_ptr_array_unref(part.out);
+	g_ptr_array_unref(all.out);
+	return emitted;
+}
+
+static void log_add(struct fx *f, struct logged *log, size_t *n, struct wb_record r,
+		    int64_t t, int64_t now)
+{
+	log[*n].r = r;
+	log[*n].t = t;
+	(*n)++;
+	add_at(f, r, t, now);
+}
+
+static int cmp_logged(const void *a, const void *b)
+{
+	const struct logged *x = a, *y = b;
+
+	return x->r.seq == y->r.seq ? 0 : wb_seq_after(x->r.seq, y->r.seq) ? 1 : -1;
+}
+
+static void test_needed_seq(void **state)
+{
+	static const uint32_t bases[] = { 100, UINT32_C(0xfffffff0) };
+
+	(void) state;
+	for (size_t b = 0; b < ARRAY_SIZE(bases); b++) {
+		struct logged log[16];
+		size_t n = 0;
+		struct fx f;
+		uint32_t need = 0, base = bases[b];
+		int64_t end = T0 + DAY;
+
+		fx_init(&f, "UTC");
+		f.seq = base;
+		fx_start(&f);
+		assert_false(gw_agg_needed_seq(f.agg, &need));
+
+		/* live: three minutes of day D, late in the day */
+		for (int m = 0; m < 3; m++)
+			log_add(&f, log, &n, posture(f.seq++, WB_POSTURE_UPRIGHT, 0, 60),
+				end - 180 + 60 * m, end - 180 + 60 * m + 61);
+		log_add(&f, log, &n, steps(f.seq++, 40, 60), end - 120, end - 58);
+		assert_true(gw_agg_needed_seq(f.agg, &need));
+		assert_int_equal(need, base);
+		/* past midnight: the day and its minutes are emitted, but all
+		 * stay revisable for the horizon, so a rebuild needs all */
+		log_add(&f, log, &n, posture(f.seq++, WB_POSTURE_LYING, 0, 60), end, end + 61);
+		gw_agg_tick(f.agg, SEC(end + 62));
+		assert_non_null(find(&f, GW_AGG_DAY, T0, NULL));
+		assert_true(gw_agg_needed_seq(f.agg, &need));
+		assert_int_equal(need, base);
+		qsort(log, n, sizeof log[0], cmp_logged);
+		/* a restart, then a late record (history sync) for 23:58 of D:
+		 * marking by the day's last seq (base + 3), a rebuild fed only
+		 * from base + 4 re-created 23:58 from the late record alone */
+		log[n].r = steps(f.seq++, 7, 10);
+		log[n].t = end - 120 + 30;
+		n++;
+		assert_true(check_rebuild(&f, log, n, need, end + 3600) >= 3);
+		add_at(&f, log[n - 1].r, log[n - 1].t, end + 3600);
+		assert_true(gw_agg_needed_seq(f.agg, &need));
+		assert_int_equal(need, base);
+		/* a record with a seq before every other, aggregated last */
+		log[n].r = point(base - 1, WB_RECORD_STATUS);
+		log[n].t = end + 90;
+		n++;
+		add_at(&f, log[n - 1].r, log[n - 1].t, end + 3601);
+		assert_true(gw_agg_needed_seq(f.agg, &need));
+		assert_int_equal(need, base - 1);
+		qsort(log, n, sizeof log[0], cmp_logged);
+		assert_true(check_rebuild(&f, log, n, need, end + 3700) >= 4);
+
+		/* D's windows forgotten after the horizon: only D + 1's first
+		 * minute is still held, its first seq the status record's */
+		gw_agg_tick(f.agg, SEC(end + 72 * 3600) + 1);
+		assert_true(gw_agg_needed_seq(f.agg, &need));
+		assert_int_equal(need, base - 1);
+		gw_agg_tick(f.agg, SEC(end + DAY + 72 * 3600) + 1);
+		/* nothing held: one past the highest seq aggregated */
+		assert_true(gw_agg_needed_seq(f.agg, &need));
+		assert_int_equal(need, base + 6);
+		fx_fini(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1224,6 +1370,7 @@ int main(void)
 		cmocka_unit_test(test_post_op_day),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_local_zone_default),
+		cmocka_unit_test(test_needed_seq),
 	};
 	return cmocka_run_group_tests_name("gateway/aggregate", tests, NULL, NULL);
 }
