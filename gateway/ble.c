@@ -14,6 +14,7 @@
 #include "bluez-parse.h"
 
 #define DEFAULT_SYNC_DELAY_MS 20
+#define SYNC_MAX_PENDING 4096	/* records handed over and not yet committed */
 
 struct wearable {
 	GwBle *ble;
@@ -290,6 +291,15 @@ static void op_start_notify(const char *dev, enum gw_char ch, void *ud)
 	gw_bluez_start_notify(b->bz, dev, ch);
 }
 
+static size_t pending_total(const GwBle *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->n_w; i++)
+		n += b->w[i].pending_records;
+	return n;
+}
+
 static void op_store_records(const char *dev, const struct wb_record *recs, size_t n, void *ud)
 {
 	GwBle *b = ud;
@@ -313,8 +323,11 @@ static void op_store_records(const char *dev, const struct wb_record *recs, size
 	w->last_seq = recs[n - 1].seq;
 	w->pending_records += n;
 	/* a pain report is durable before the wearable hears of it, and
-	 * before anything else waits on it: no batching */
-	sync_schedule(b, pain);
+	 * before anything else waits on it: no batching. A history sync
+	 * commits every SYNC_MAX_PENDING records: the store keeps the open
+	 * transaction's writes in memory until its commit (a day's sync in
+	 * one commit peaked at 49 MB RSS). */
+	sync_schedule(b, pain || pending_total(b) >= SYNC_MAX_PENDING);
 }
 
 static void op_state_changed(const char *dev, enum gw_link_state old_state,

@@ -76,6 +76,8 @@ struct env {
 	GSource *wakeup;
 	uint64_t stored_records;	/* records_stored callback */
 	unsigned int stored_calls;
+	const struct gw_ble_sink *sink;	/* set before ble_start, else the journals */
+	unsigned int sync_delay_ms;	/* 0: the default */
 };
 
 /* ---- waiting ------------------------------------------------------------------ */
@@ -251,6 +253,9 @@ static void ble_start(struct env *e)
 	cfg.call_timeout_ms = 3000;
 	cfg.records_stored = on_stored;
 	cfg.user_data = e;
+	cfg.sink = e->sink;
+	if (e->sync_delay_ms)
+		cfg.sync_delay_ms = e->sync_delay_ms;
 	e->ble = gw_ble_new(&cfg, &error);
 	if (!e->ble)
 		fail_msg("gw_ble_new: %s", error->message);
@@ -429,6 +434,90 @@ static int env_teardown(void **state)
 	g_free(e->bus_address);
 	g_free(e);
 	return 0;
+}
+
+/* ---- a sink (the daemon's store) ---- */
+
+struct counting_sink {
+	size_t pending, max_pending, total;
+	unsigned int commits;
+};
+
+static gboolean sink_append(const char *address, const struct wb_record *recs, size_t n,
+			    void *user_data, GError **error)
+{
+	struct counting_sink *c = user_data;
+
+	(void)address;
+	(void)recs;
+	(void)error;
+	c->pending += n;
+	c->total += n;
+	return TRUE;
+}
+
+static gboolean sink_commit(void *user_data, GError **error)
+{
+	struct counting_sink *c = user_data;
+
+	(void)error;
+	c->max_pending = MAX(c->max_pending, c->pending);
+	c->pending = 0;
+	c->commits++;
+	return TRUE;
+}
+
+static void sink_set_cursor(const char *address, uint32_t seq, void *user_data)
+{
+	(void)address;
+	(void)seq;
+	(void)user_data;
+}
+
+static bool sink_get_cursor(const char *address, uint32_t *ret_seq, void *user_data)
+{
+	(void)address;
+	(void)ret_seq;
+	(void)user_data;
+	return false;
+}
+
+/* A long history sync (four wearables, 1 Hz posture since midnight: about
+ * 43 000 records) into a sink that commits only when told: the store
+ * keeps an open transaction's writes in memory, so GwBle commits every
+ * 4096 records handed over instead of once at the end (one batch of a
+ * handover may go past it), and every record is handed over. */
+static void test_sink_commit_batches(void **state)
+{
+	struct env *e = *state;
+	struct counting_sink c = { 0 };
+	struct gw_ble_sink sink = {
+		.append = sink_append, .commit = sink_commit, .set_cursor = sink_set_cursor,
+		.get_cursor = sink_get_cursor, .user_data = &c,
+	};
+	g_autofree char *scenario = g_build_filename(e->dir, "busy.scenario", NULL);
+	uint64_t made = 0;
+
+	assert_true(g_file_set_contents(scenario, "clock synced\nposture-period 1s\n"
+					"steps-period 60s\ncapacity 100000\n"
+					"default upright flexion 10\n", -1, NULL));
+	fake_start(e, "--scenario", scenario, "--start", "03:00", NULL);
+	e->sink = &sink;
+	e->sync_delay_ms = 2000;
+	ble_start(e);
+	WAIT_FOR(all_live(e));
+	for (size_t i = 0; i < G_N_ELEMENTS(allow); i++) {
+		uint32_t last = fake_counter(e, allow[i], "last-seq");
+
+		WAIT_FOR(durable_at_least(e, allow[i], last));
+		made += last;
+	}
+	assert_true(made > 40000);
+	assert_true(c.total >= made);
+	assert_true(c.commits >= made / 8192);
+	if (c.max_pending > 2 * 4096)
+		fail_msg("%zu records in one commit (of %zu, %u commits)", c.max_pending,
+			 c.total, c.commits);
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -763,6 +852,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_all_live),
+		T(test_sink_commit_batches),
 		T(test_link_loss),
 		T(test_connect_in_progress),
 		T(test_connect_abort),
