@@ -725,3 +725,9 @@ JsonNode *gw_gateway_check_store(GwGateway *gw)
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
 }
+
+size_t gw_gateway_n_wearables(const GwGateway *gw)
+{
+	g_return_val_if_fail(gw != NULL, 0);
+	return gw->n_w;
+}

@@ -132,6 +132,8 @@ struct gw_gateway_stats {
 	const char *store_corrupt_aside;	/* NULL, or where a corrupt store went */
 };
 void gw_gateway_get_stats(GwGateway *gw, struct gw_gateway_stats *ret);
+/* Wearables served: the config's and those added with Pair. */
+size_t gw_gateway_n_wearables(const GwGateway *gw);
 /* Every escalation latency measured, us, in order (borrowed). */
 const GArray *gw_gateway_escalation_latencies(GwGateway *gw);
 

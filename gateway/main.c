@@ -368,7 +368,7 @@ int main(int argc, char **argv)
 			sd_notify(0, "WATCHDOG=1");
 		}
 		g_message("running (gateway %s, %zu wearable(s), log level %s%s)",
-			  d.started->gw.gateway_id, d.started->gw.n_wearables,
+			  d.started->gw.gateway_id, gw_gateway_n_wearables(d.gw),
 			  gw_log_level_name(gw_log_get_level()),
 			  arg_personal ? ", personal info logged" : "");
 		notify_status(&d, "READY=1\n");
