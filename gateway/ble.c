@@ -43,6 +43,7 @@ struct gw_ble {
 	GHashTable *devs;		/* address -> struct devstate */
 	GSource *timer;			/* ready time = next deadline */
 	GSource *sync;			/* batched journal sync */
+	bool sync_now;			/* sync is due at once */
 	bool in_tick;
 	bool have_sink;
 	struct gw_ble_sink sink;
@@ -196,10 +197,19 @@ static gboolean sync_cb(gpointer user_data)
 
 static void sync_schedule(GwBle *b, bool now)
 {
-	if (b->sync && !now)
+	/* a sync due at once stays: made again by each handover of a busy
+	 * history sync, it never came before the next D-Bus signal and a
+	 * day's sync was one commit. It still waits for the main loop's next
+	 * pass, so a sync arriving faster than it is stored commits once per
+	 * pass over the signals queued meanwhile (7 000 - 43 000 records at
+	 * the D-Bus ceiling on the fake, against 88 000 before). */
+	if (b->sync && (!now || b->sync_now))
 		return;
 	sync_cancel(b);
+	b->sync_now = now;
 	b->sync = g_timeout_source_new(now ? 0 : b->cfg.sync_delay_ms);
+	if (now)	/* before the D-Bus signals queued meanwhile */
+		g_source_set_priority(b->sync, G_PRIORITY_HIGH);
 	g_source_set_callback(b->sync, sync_cb, b, NULL);
 	g_source_attach(b->sync, NULL);
 }
