@@ -518,6 +518,9 @@ static void test_sink_commit_batches(void **state)
 	if (c.max_pending > 2 * 4096)
 		fail_msg("%zu records in one commit (of %zu, %u commits)", c.max_pending,
 			 c.total, c.commits);
+	/* it commits once more when freed: while c is still there */
+	g_clear_pointer(&e->ble, gw_ble_free);
+	e->sink = NULL;
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
