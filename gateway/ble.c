@@ -44,6 +44,10 @@ struct gw_ble {
 	GSource *timer;			/* ready time = next deadline */
 	GSource *sync;			/* batched journal sync */
 	bool sync_now;			/* sync is due at once */
+	size_t uncommitted;		/* records handed to the sink since its
+					 * last commit */
+	bool commit_failed;		/* a commit made inside a handover failed:
+					 * the next flush tells the links so */
 	bool in_tick;
 	bool have_sink;
 	struct gw_ble_sink sink;
@@ -140,6 +144,9 @@ static gboolean wearable_sync(GwBle *b, struct wearable *w, GError **error)
  * handed over. */
 static void flush(GwBle *b, bool commit_ok)
 {
+	commit_ok = commit_ok && !b->commit_failed;
+	b->commit_failed = false;
+	b->uncommitted = 0;
 	for (size_t i = 0; i < b->n_w; i++) {
 		struct wearable *w = &b->w[i];
 		g_autoptr(GError) error = NULL;
@@ -198,11 +205,7 @@ static gboolean sync_cb(gpointer user_data)
 static void sync_schedule(GwBle *b, bool now)
 {
 	/* a sync due at once stays: made again by each handover of a busy
-	 * history sync, it never came before the next D-Bus signal and a
-	 * day's sync was one commit. It still waits for the main loop's next
-	 * pass, so a sync arriving faster than it is stored commits once per
-	 * pass over the signals queued meanwhile (7 000 - 43 000 records at
-	 * the D-Bus ceiling on the fake, against 88 000 before). */
+	 * sync, it never came before the next D-Bus signal */
 	if (b->sync && (!now || b->sync_now))
 		return;
 	sync_cancel(b);
@@ -301,15 +304,6 @@ static void op_start_notify(const char *dev, enum gw_char ch, void *ud)
 	gw_bluez_start_notify(b->bz, dev, ch);
 }
 
-static size_t pending_total(const GwBle *b)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < b->n_w; i++)
-		n += b->w[i].pending_records;
-	return n;
-}
-
 static void op_store_records(const char *dev, const struct wb_record *recs, size_t n, void *ud)
 {
 	GwBle *b = ud;
@@ -332,12 +326,26 @@ static void op_store_records(const char *dev, const struct wb_record *recs, size
 	w->dirty = true;
 	w->last_seq = recs[n - 1].seq;
 	w->pending_records += n;
+	b->uncommitted += n;
+	/* A history sync commits every SYNC_MAX_PENDING records, here: the
+	 * store keeps the open transaction's writes in memory until its
+	 * commit, and a sync source would run only after the main loop's
+	 * pass over every D-Bus signal queued meanwhile (a day's sync at the
+	 * bus ceiling was one commit: 12 MB of store ops, 49 MB RSS). The
+	 * links are told at the next flush, never from inside their op. */
+	if (b->have_sink && b->uncommitted >= SYNC_MAX_PENDING) {
+		g_autoptr(GError) cerr = NULL;
+
+		if (!b->sink.commit(b->sink.user_data, &cerr)) {
+			g_warning("store: %s", cerr->message);
+			b->commit_failed = true;
+		}
+		b->uncommitted = 0;
+		pain = true;	/* flush soon */
+	}
 	/* a pain report is durable before the wearable hears of it, and
-	 * before anything else waits on it: no batching. A history sync
-	 * commits every SYNC_MAX_PENDING records: the store keeps the open
-	 * transaction's writes in memory until its commit (a day's sync in
-	 * one commit peaked at 49 MB RSS). */
-	sync_schedule(b, pain || pending_total(b) >= SYNC_MAX_PENDING);
+	 * before anything else waits on it: no batching */
+	sync_schedule(b, pain);
 }
 
 static void op_state_changed(const char *dev, enum gw_link_state old_state,

@@ -486,8 +486,8 @@ static bool sink_get_cursor(const char *address, uint32_t *ret_seq, void *user_d
 /* A long history sync (four wearables, 1 Hz posture since midnight: about
  * 9 600 records) into a sink that commits only when told: the store
  * keeps an open transaction's writes in memory, so GwBle commits every
- * 4096 records handed over instead of once at the end (one batch of a
- * handover may go past it), and every record is handed over. */
+ * 4096 records handed over instead of once at the end (the last
+ * handover's records may go past it), and every record is handed over. */
 static void test_sink_commit_batches(void **state)
 {
 	struct env *e = *state;
@@ -516,8 +516,8 @@ static void test_sink_commit_batches(void **state)
 	}
 	assert_true(made > 9000);
 	assert_true(c->total >= made);
-	assert_true(c->commits >= made / 8192);
-	if (c->max_pending > 2 * 4096)
+	assert_true(c->commits >= made / 4160);
+	if (c->max_pending >= 4096 + 64)
 		fail_msg("%zu records in one commit (of %zu, %u commits)", c->max_pending,
 			 c->total, c->commits);
 }
