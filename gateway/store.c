@@ -426,6 +426,16 @@ static gboolean exec_vals(GwStore *s, const char *what, const char *sql,
 	return TRUE;
 }
 
+/* A statement run once per write (a savepoint): cached, not parsed again
+ * each time as sqlite3_exec would (callgrind: about 19 k instructions a
+ * live record went to parsing "SAVEPOINT w" and "RELEASE w"). */
+static gboolean exec_cached(GwStore *s, const char *sql, const char *what, GError **error)
+{
+	int changes;
+
+	return exec_vals(s, what, sql, NULL, 0, &changes, error);
+}
+
 static size_t val_bytes(const struct val *v)
 {
 	if (v->type == V_TEXT && v->p)
@@ -571,12 +581,12 @@ static gboolean write_begin(GwStore *s, enum wclass wc, const char *what, GError
 			return FALSE;
 		s->in_txn = true;
 	}
-	return exec_simple(s, "SAVEPOINT w", "savepoint", error);
+	return exec_cached(s, "SAVEPOINT w", "savepoint", error);
 }
 
 static gboolean write_end(GwStore *s, enum wclass wc, GError **error)
 {
-	if (!exec_simple(s, "RELEASE w", "release", error))
+	if (!exec_cached(s, "RELEASE w", "release", error))
 		return FALSE;
 	if (s->pending->len && wc >= W_SHED)
 		s->txn_reserve = true;
