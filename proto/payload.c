@@ -549,6 +549,32 @@ static JsonBuilder *begin_envelope(enum rl_topic_kind kind,
  * parsers' strict syntax check: json-glib 1.6 prints some doubles as
  * invalid JSON ("1e+22.0"); number_ok() keeps those out, and this check
  * makes sure no such quirk ever reaches the wire. */
+/* json-glib (1.6) escapes only \b \f \n \r \t and '"' '\\' in strings and
+ * writes the other control characters raw, which JSON forbids: a string
+ * from outside holding one (a clinic's config value "\u001f", found by
+ * fuzz-clinic-config) made the builder refuse its own output, and the
+ * config_state answer was never sent. Unformatted output has no control
+ * characters outside strings, so each one left is escaped as \u00XX. */
+static gchar *escape_controls(gchar *json)
+{
+	GString *out;
+
+	for (const char *p = json; *p; p++)
+		if ((unsigned char) *p < 0x20)
+			goto escape;
+	return json;
+escape:
+	out = g_string_sized_new(strlen(json) + 16);
+	for (const char *p = json; *p; p++) {
+		if ((unsigned char) *p < 0x20)
+			g_string_append_printf(out, "\\u%04x", (unsigned int) (unsigned char) *p);
+		else
+			g_string_append_c(out, *p);
+	}
+	g_free(json);
+	return g_string_free(out, FALSE);
+}
+
 static gchar *finish(JsonBuilder *b, GError **error)
 {
 	g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -559,7 +585,7 @@ static gchar *finish(JsonBuilder *b, GError **error)
 	json_builder_end_object(b);
 	root = json_builder_get_root(b);
 	json_generator_set_root(gen, root);
-	json = json_generator_to_data(gen, NULL);
+	json = escape_controls(json_generator_to_data(gen, NULL));
 	lx.p = json;
 	lx.len = strlen(json);
 	if (!lex_document(&lx))

@@ -2089,6 +2089,46 @@ static void test_config_types(void **state)
 	rl_alert_ack_clear(NULL);
 }
 
+/* A string value with control characters (valid JSON, escaped) is
+ * accepted, and the config and config_state built from it are valid JSON
+ * holding it escaped: json-glib writes \x01..\x1f (but \b \f \n \r \t)
+ * raw, and the builders' own check refused that (fuzz-clinic-config). */
+static void test_config_control_chars(void **state)
+{
+	static const char msg[] =
+		"{\"schema\":\"rehablink/config/1\","
+		"\"msg_id\":\"0d8f6e2b-3c4a-4b5d-8e9f-6a7b8c9d0e1f\","
+		"\"event_time\":\"2024-05-01T09:00:00Z\",\"gateway_id\":\"gw-7f3a\","
+		"\"settings\":{\"site.label\":\"\\u00e9\\u001f\\u0001x\\n\"}}";
+	g_auto(RlConfigMsg) cfg = { 0 };
+	g_auto(RlConfigMsg) again = { 0 };
+	g_autoptr(GError) err = NULL;
+	g_autofree gchar *json = NULL;
+	g_autofree gchar *state_json = NULL;
+	struct rl_config_state cs = { 0 };
+	const struct rl_envelope env = {
+		.msg_id = "00000000-0000-4000-8000-000000000000",
+		.event_time_us = 0, .time_quality = RL_TIME_SYNCED,
+		.received_at_us = 0, .gateway_id = "gw",
+	};
+
+	(void) state;
+	assert_true(rl_payload_parse_config(msg, strlen(msg), &cfg, NULL));
+	assert_string_equal(cfg.entries[0].value.u.s, "\xc3\xa9\x1f\x01x\n");
+	json = rl_payload_build_config(&cfg, &err);
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\\u001f\\u0001x\\n"));
+	assert_true(rl_payload_parse_config(json, strlen(json), &again, NULL));
+	assert_string_equal(again.entries[0].value.u.s, cfg.entries[0].value.u.s);
+	cs.config_msg_id = cfg.msg_id;
+	cs.settings = cfg.entries;
+	cs.n_settings = cfg.n_entries;
+	state_json = rl_payload_build_config_state(&cs, &env, &err);
+	assert_non_null(state_json);
+	for (const char *p = state_json; *p; p++)
+		assert_true((unsigned char) *p >= 0x20);
+}
+
 /* duplicate keys: the last value counts, in the first one's place */
 static void test_config_duplicate(void **state)
 {
@@ -2267,6 +2307,8 @@ int main(int argc, char **argv)
 		{ "2.2-2.11-names-and-codes", test_names, NULL, NULL, NULL },
 		{ "2.9-config-types-in-order", test_config_types, NULL, NULL,
 		  NULL },
+		{ "2.9-config-control-characters-escaped",
+		  test_config_control_chars, NULL, NULL, NULL },
 		{ "2.9-config-duplicate-key-keeps-first-place",
 		  test_config_duplicate, NULL, NULL, NULL },
 		{ "2.8-alert-ack-truncated-every-prefix", test_truncated, NULL,
