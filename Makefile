@@ -336,7 +336,8 @@ SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/li
 # the parts written now: whichever exist (rehablinkctl: when it is built)
 INSTALL_UNITS := $(wildcard config/rehablink.service)
 INSTALL_DBUS := $(wildcard config/org.rehablink.Gateway.conf)
-INSTALL_MAN := $(wildcard docs/man/rehablinkd.8 docs/man/rehablinkctl.1 docs/man/rehablink.conf.5)
+INSTALL_MAN := $(wildcard docs/man/rehablinkd.8 docs/man/rehablinkctl.1 docs/man/rehablink-sim.1 \
+	docs/man/rehablink.conf.5)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/rehablink/schema \
