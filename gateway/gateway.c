@@ -689,7 +689,7 @@ static void agg_emit(const struct gw_agg_window *win, void *user_data)
 			goto mark;
 	}
 	day.agg.aggregate_id = win->aggregate_id;
-	day.agg.revision = rev + 1;
+	day.agg.revision = gw_store_aggregate_next_revision(gw->store, win->aggregate_id);
 	day.local_date = win->local_date;
 	env_init(gw, &env, id, day.agg.start_us, win->quality);
 	p = win->kind == GW_AGG_DAY ? rl_payload_build_aggregate_day(&day, &env, &error)
@@ -703,7 +703,7 @@ static void agg_emit(const struct gw_agg_window *win, void *user_data)
 	sa.kind = win->kind;
 	sa.start_us = day.agg.start_us;
 	sa.end_us = day.agg.end_us;
-	sa.revision = rev + 1;
+	sa.revision = day.agg.revision;
 	sa.json = values;
 	if (!gw_store_put_aggregate(gw->store, &sa, &error) ||
 	    !enqueue(gw, win->kind == GW_AGG_DAY ? RL_TOPIC_AGGREGATE_DAY : RL_TOPIC_AGGREGATE_MINUTE,

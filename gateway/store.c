@@ -66,6 +66,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -189,6 +190,11 @@ static const char *const migrations[] = {
 	" FROM records_v2 r JOIN wearables w ON w.name = r.wearable"
 	" LEFT JOIN boots b ON b.boot_id = r.boot_id ORDER BY w.id, r.seq;"
 	"DROP TABLE records_v2;",
+
+	/* 3 -> 4: the store's own values (the aggregate revision floor) */
+	"CREATE TABLE store_meta ("
+	" key TEXT PRIMARY KEY,"
+	" value INTEGER NOT NULL) WITHOUT ROWID;",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == GW_STORE_SCHEMA_VERSION);
 
@@ -234,7 +240,10 @@ struct gw_store {
 	char *dir;
 	char *wal_path;
 	char *reserve_path;
+	char *revisions_path;
 	char *corrupt_aside;
+	int64_t revision_floor;		/* aggregates start above it */
+	int64_t revisions_reserved;	/* <path>.revisions: no revision above */
 	uint64_t budget;
 	uint64_t reserve;
 	int64_t page_size;
@@ -730,6 +739,7 @@ void gw_store_free(GwStore *s)
 	g_free(s->dir);
 	g_free(s->wal_path);
 	g_free(s->reserve_path);
+	g_free(s->revisions_path);
 	g_free(s->corrupt_aside);
 	g_free(s);
 }
@@ -978,6 +988,122 @@ fail:
 	return FALSE;
 }
 
+/* ---- aggregate revisions that outlive the store ----
+ *
+ * A consumer keeps the highest revision of each aggregate window, so a
+ * revision must never be published twice with different values. The
+ * aggregates table knows the revisions published; a store moved aside as
+ * corrupt (or deleted) takes that knowledge with it. So <path>.revisions,
+ * a small key file beside the database, holds a bound no revision ever
+ * stored exceeds, raised in steps of REVISIONS_STEP before a revision
+ * above it is stored (rarely: revisions are small numbers). A database
+ * created fresh takes that bound as its floor (store_meta
+ * "revision-floor") and numbers every window's revisions above it. */
+
+#define REVISIONS_STEP 64
+#define REVISIONS_GROUP "aggregates"
+#define REVISIONS_KEY "reserved-revision"
+#define FLOOR_KEY "revision-floor"
+
+/* The bound in <path>.revisions: 0 if it is missing; a file that cannot be
+ * read or holds no valid bound is reported and counts as missing (the
+ * caller raises it again from the database). */
+static int64_t revisions_read(GwStore *s)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) e = NULL;
+	gint64 v;
+
+	if (!g_key_file_load_from_file(kf, s->revisions_path, G_KEY_FILE_NONE, &e)) {
+		if (!g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			g_warning("store '%s': revision bound '%s' unreadable (%s): taking it"
+				  " from the database", s->path, s->revisions_path, e->message);
+		return 0;
+	}
+	v = g_key_file_get_int64(kf, REVISIONS_GROUP, REVISIONS_KEY, &e);
+	if (e || v < 0 || v > INT_MAX) {
+		g_warning("store '%s': revision bound '%s': [%s] %s %s: taking it from the"
+			  " database", s->path, s->revisions_path, REVISIONS_GROUP, REVISIONS_KEY,
+			  e ? e->message : "out of range");
+		return 0;
+	}
+	return v;
+}
+
+/* Raises the bound in <path>.revisions to cover revision, durably. */
+static gboolean revisions_reserve(GwStore *s, int64_t revision, GError **error)
+{
+	g_autoptr(GKeyFile) kf = NULL;
+	g_autoptr(GError) e = NULL;
+	g_autofree char *data = NULL;
+	int64_t bound;
+	gsize len;
+
+	if (revision <= s->revisions_reserved)
+		return TRUE;
+	bound = (revision / REVISIONS_STEP + 1) * REVISIONS_STEP;
+	kf = g_key_file_new();
+	g_key_file_set_int64(kf, REVISIONS_GROUP, REVISIONS_KEY, bound);
+	(void) g_key_file_set_comment(kf, NULL, NULL,
+				      " rehablink: no aggregate revision this gateway published is"
+				      " above this bound.\n Kept outside the database, so that"
+				      " revisions continue above it if the database is lost.", NULL);
+	data = g_key_file_to_data(kf, &len, NULL);
+	if (!g_file_set_contents_full(s->revisions_path, data, (gssize) len,
+				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+				      0600, &e)) {
+		g_set_error(error, GW_STORE_ERROR,
+			    g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOSPC) ?
+				GW_STORE_ERROR_FULL : GW_STORE_ERROR_IO,
+			    "store '%s': raising the revision bound: %s", s->path, e->message);
+		return FALSE;
+	}
+	s->revisions_reserved = bound;
+	return TRUE;
+}
+
+/* After open: the floor (set from the bound in a fresh database), and a
+ * bound that covers every revision the database holds. */
+static gboolean floor_fn(GwStore *s, void *data, GError **error)
+{
+	return write_sql(s, "store_meta: revision floor",
+			 "INSERT INTO store_meta (key, value) VALUES ('" FLOOR_KEY "', ?1)",
+			 VALS(VI(*(int64_t *) data)), NULL, error);
+}
+
+/* After open: the floor (set from the bound in a fresh database), and a
+ * bound that covers every revision the database holds. */
+static gboolean revisions_open(GwStore *s, GError **error)
+{
+	int64_t max_rev = 0;
+
+	s->revisions_reserved = revisions_read(s);
+	if (!query_int(s, "store_meta: revision floor",
+		       "SELECT value FROM store_meta WHERE key = '" FLOOR_KEY "'", NULL, 0, -1,
+		       &s->revision_floor, error))
+		return FALSE;
+	if (s->revision_floor < 0 || s->revision_floor > INT_MAX) {
+		s->revision_floor = s->revisions_reserved;
+		if (!run_write(s, W_CRITICAL, "store_meta: revision floor", floor_fn,
+			       &s->revision_floor, error) ||
+		    !gw_store_commit(s, error))
+			return FALSE;
+		if (s->revision_floor)
+			g_message("store '%s': a new database: aggregate revisions continue above %"
+				  PRId64 " ('%s')", s->path, s->revision_floor, s->revisions_path);
+	}
+	if (!query_int(s, "aggregates: highest revision", "SELECT max(revision) FROM aggregates",
+		       NULL, 0, 0, &max_rev, error))
+		return FALSE;
+	/* a bound lost or never written (an older version's database) */
+	return revisions_reserve(s, MAX(max_rev, s->revision_floor), error);
+}
+
+int gw_store_aggregate_next_revision(GwStore *s, const char *aggregate_id)
+{
+	return (int) MAX(gw_store_aggregate_revision(s, aggregate_id), s->revision_floor) + 1;
+}
+
 GwStore *gw_store_open(const struct gw_store_config *cfg, GError **error)
 {
 	g_autoptr(GwStore) s = NULL;
@@ -994,6 +1120,7 @@ GwStore *gw_store_open(const struct gw_store_config *cfg, GError **error)
 	s->dir = g_path_get_dirname(cfg->path);
 	s->wal_path = g_strconcat(cfg->path, "-wal", NULL);
 	s->reserve_path = g_strconcat(cfg->path, ".reserve", NULL);
+	s->revisions_path = g_strconcat(cfg->path, ".revisions", NULL);
 	s->budget = cfg->budget_bytes;
 	s->reserve = cfg->reserve_bytes;
 	s->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
@@ -1011,6 +1138,8 @@ GwStore *gw_store_open(const struct gw_store_config *cfg, GError **error)
 			return NULL;
 	}
 	reserve_make(s, false);
+	if (!revisions_open(s, error))
+		return NULL;
 	return g_steal_pointer(&s);
 }
 
@@ -1605,6 +1734,8 @@ gboolean gw_store_put_aggregate(GwStore *s, const struct gw_store_aggregate *agg
 			    agg->json ? "revision below 1" : "no json");
 		return FALSE;
 	}
+	if (!revisions_reserve(s, agg->revision, error))
+		return FALSE;
 	/* an older revision than the one stored changes nothing */
 	return run_write(s, W_ORDINARY, "aggregates: put", aggregate_fn, (void *) agg, error);
 }

@@ -37,6 +37,12 @@
  * "<path>.corrupt-<UTC YYYYmmddTHHMMSSZ>" and a fresh store is created;
  * gw_store_corrupt_aside() then names the file, for the technical alarm.
  *
+ * Revisions. A consumer keeps the highest revision of an aggregate window,
+ * so revisions must stay above what was published even when the database
+ * is lost. "<path>.revisions" (a key file) keeps a bound above every
+ * revision stored, raised before a revision above it is stored; a fresh
+ * database numbers revisions above the bound it found.
+ *
  * Not thread-safe: the main loop's thread owns it.
  */
 #ifndef REHABLINK_GATEWAY_STORE_H
@@ -60,7 +66,7 @@ enum gw_store_error {
 };
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define GW_STORE_SCHEMA_VERSION 3
+#define GW_STORE_SCHEMA_VERSION 4
 
 struct gw_store_config {
 	const char *path;		/* the database file */
@@ -174,6 +180,10 @@ gboolean gw_store_put_aggregate(GwStore *store, const struct gw_store_aggregate 
 				GError **error);
 /* The revision stored for the id, 0 if none. */
 int gw_store_aggregate_revision(GwStore *store, const char *aggregate_id);
+/* The revision to publish next for the id: one above the stored one, and
+ * above every revision published before the database was lost (see
+ * "Revisions" above): 1 in a store that was never lost. */
+int gw_store_aggregate_next_revision(GwStore *store, const char *aggregate_id);
 /* The json stored for the id (free it), NULL if none. */
 gchar *gw_store_aggregate_json(GwStore *store, const char *aggregate_id);
 

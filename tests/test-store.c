@@ -509,7 +509,7 @@ static void test_open_creates_wal_store(void **state)
 	tables = raw_text(fx->path, "SELECT name FROM sqlite_schema WHERE type = 'table'"
 			  " AND name NOT LIKE 'sqlite_%' ORDER BY name");
 	assert_string_equal(tables, "aggregates\nalerts\naudit\nboots\ncursors\ndevice_state\n"
-			    "outbox\nrecords\nwearables\n");
+			    "outbox\nrecords\nstore_meta\nwearables\n");
 	g_free(tables);
 	/* the records table keeps no index of its own */
 	tables = raw_text(fx->path, "SELECT name FROM sqlite_schema WHERE tbl_name = 'records'");
@@ -960,6 +960,69 @@ static void test_aggregates_latest_revision(void **state)
 	commit(s);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM aggregates WHERE"
 				 " json = '{\"steps\":3}' AND revision = 3"), 1);
+}
+
+/* A lost database takes the published revisions with it; <path>.revisions
+ * keeps the next ones above them (a consumer keeps the highest). */
+static void test_revisions_outlive_a_lost_store(void **state)
+{
+	struct fx *fx = *state;
+	g_autoptr(GwStore) s = open_store(fx, 0, 0);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *side = g_strconcat(fx->path, ".revisions", NULL);
+	struct gw_store_aggregate a = {
+		.aggregate_id = "agg-1", .wearable = W1, .kind = 0,
+		.start_us = 60000000, .end_us = 120000000, .json = "{\"steps\":1}",
+	};
+	int floor1, floor2;
+	FILE *f;
+
+	/* a store never lost numbers from 1 */
+	assert_int_equal(gw_store_aggregate_next_revision(s, "agg-1"), 1);
+	for (int i = 0; i < 70; i++) {	/* past the first step of the bound */
+		a.revision = gw_store_aggregate_next_revision(s, "agg-1");
+		assert_int_equal(a.revision, i + 1);
+		assert_true(gw_store_put_aggregate(s, &a, &error));
+	}
+	commit(s);
+	assert_true(g_file_test(side, G_FILE_TEST_EXISTS));
+	gw_store_free(g_steal_pointer(&s));
+
+	/* corrupt: moved aside, the fresh store continues above 70 */
+	f = fopen(fx->path, "r+b");
+	assert_non_null(f);
+	for (int i = 0; i < 100; i++)
+		fputc(0x5a ^ i, f);
+	fclose(f);
+	s = open_store(fx, 0, 0);
+	assert_non_null(gw_store_corrupt_aside(s));
+	assert_int_equal(gw_store_aggregate_revision(s, "agg-1"), 0);
+	floor1 = gw_store_aggregate_next_revision(s, "agg-1");
+	assert_true(floor1 > 70);
+	assert_int_equal(gw_store_aggregate_next_revision(s, "agg-new"), floor1);
+	a.revision = floor1;
+	assert_true(gw_store_put_aggregate(s, &a, &error));
+	commit(s);
+	gw_store_free(g_steal_pointer(&s));
+
+	/* an ordinary restart keeps the floor and the stored revision */
+	s = open_store(fx, 0, 0);
+	assert_int_equal(gw_store_aggregate_next_revision(s, "agg-1"), floor1 + 1);
+	assert_int_equal(gw_store_aggregate_next_revision(s, "agg-2"), floor1);
+	gw_store_free(g_steal_pointer(&s));
+
+	/* a garbled bound file: reported, rebuilt from the database */
+	assert_true(g_file_set_contents(side, "[aggregates]\nreserved-revision=many\n", -1, NULL));
+	s = open_store(fx, 0, 0);
+	assert_int_equal(gw_store_aggregate_next_revision(s, "agg-1"), floor1 + 1);
+	gw_store_free(g_steal_pointer(&s));
+
+	/* the database deleted: still above everything published */
+	assert_int_equal(g_unlink(fx->path), 0);
+	s = open_store(fx, 0, 0);
+	assert_null(gw_store_corrupt_aside(s));
+	floor2 = gw_store_aggregate_next_revision(s, "agg-1");
+	assert_true(floor2 > floor1);
 }
 
 /* ---- reading back: records since, aggregates, kinds, audit, check ---- */
@@ -2498,6 +2561,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_aggregated_watermark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_state_and_wearables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregates_latest_revision, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revisions_outlive_a_lost_store, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records_since, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregates_since, setup, teardown),
