@@ -7,13 +7,18 @@ alert it raised or updated, as rehablinkd measures it (logged at stop).
 Red-flag reports are used: every one is an emergency notification (no rate
 limit), so each report is one measured escalation. Run twice: with an
 empty outbox, and behind a backlog of 100 000 telemetry messages draining
-at the default rate. Prints "key value" lines for report.py.
+at the default rate. Also measures the ceiling the escalation path cannot
+beat: one durable SQLite commit (a one-row insert, WAL, synchronous=FULL,
+as the store) in the same directory, so on the same file system and disk.
+Prints "key value" lines for report.py.
 
 usage: bench-escalation.py BINDIR BROKER_PORT [REPORTS]
 """
 import os
 import re
 import shutil
+import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -96,9 +101,33 @@ fallback_enabled=false
         consumer.stop()
 
 
+def commit_ceiling(tmp, n=1000):
+    """Latency of one durable commit of a one-row insert, as the store
+    commits (WAL, synchronous=FULL, 1 KiB pages), in tmp's file system."""
+    path = os.path.join(tmp, "ceiling.db")
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA page_size = 1024")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+    lat = []
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        db.execute("BEGIN")
+        db.execute("INSERT INTO t (v) VALUES (?)", (os.urandom(40),))
+        db.execute("COMMIT")
+        lat.append((time.perf_counter_ns() - t0) / 1000)
+    db.close()
+    q = statistics.quantiles(lat, n=100)
+    return q[49], q[98]
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rehablink-bench-esc-")
     try:
+        p50, p99 = commit_ceiling(tmp)
+        print(f"commit_p50_us {p50:.0f}")
+        print(f"commit_p99_us {p99:.0f}")
         for key, backlog in (("escalation", 0), ("escalation_backlog", 100000)):
             r, drained = run(tmp, backlog)
             if r:

@@ -51,14 +51,18 @@ ROWS = [
      20e6, "goal at most 20 MB a day"),
     ("disk_bytes_day_live", "bytes written to disk a day, the same rates arriving live (extrapolated)", "bytes/day", "",
      20e6, "goal at most 20 MB a day; a fresh store and wearable, its records from yesterday 00:00 on (gateway clock=unsynced, see below); the fake at --speed 60 with the commit interval scaled to 5 s, so that each commit holds what the default 5-minute commit holds at 1 Hz; 36 commits (3 simulated hours, several WAL checkpoints), per simulated day. Timers that run on real time (status every 300 s) are under-counted 60×: a few hundred bytes a day"),
+    ("commit_p50_us", "durable commit ceiling: a one-row SQLite insert committed (WAL, synchronous=FULL) in the escalation bench's directory, p50",
+     "µs", None, None, "ceiling: the escalation path commits the report and its alert before it publishes (one commit), then waits for paho's round trip"),
+    ("commit_p99_us", "durable commit ceiling, p99", "µs", None, None, "ceiling"),
     ("escalation_p50_us", "escalation latency, pain report in to the alert's PUBACK, p50 (red flags, emergency notifications)",
-     "µs", "", 50000, "goal p99 ≤ 50 ms; compare paho's raw QoS 1 round trip above"),
-    ("escalation_p99_us", "escalation latency, p99", "µs", "", 50000, ""),
+     "µs", "commit_p50_us", ("max", 50000), "goal p99 ≤ 50 ms (P1: ≤ 2 s); the ratio is to one durable commit; compare paho's raw QoS 1 round trip above"),
+    ("escalation_p99_us", "escalation latency, p99", "µs", "commit_p99_us", ("max", 50000),
+     "the tail is paho's, see below"),
     ("escalation_n", "reports timed by rehablinkd (of BENCH_REPORTS, 1000)", "reports", "", None,
      "the bench sends the next report only after the previous alert's PUBACK reached rehablinkd"),
     ("escalation_backlog_p50_us", "escalation latency behind a 100 000-message telemetry backlog, p50",
-     "µs", "", 50000, "the backlog drains meanwhile at the default 1000/s"),
-    ("escalation_backlog_p99_us", "escalation latency behind the backlog, p99", "µs", "", 50000, ""),
+     "µs", "commit_p50_us", ("max", 50000), "the backlog drains meanwhile at the default 1000/s"),
+    ("escalation_backlog_p99_us", "escalation latency behind the backlog, p99", "µs", "commit_p99_us", ("max", 50000), ""),
     ("cpu_us_per_record", "CPU per record, notification to PUBACK of its aggregates (user + system)", "µs", "",
      None, "the synced day above"),
     ("ir_dbus_ceiling", "instructions per notification of the bare GDBus subscriber (callgrind)",
@@ -172,6 +176,18 @@ def main():
                "so it is not the bottleneck. The rehablinkd rows run the whole daemon on the\n"
                "fake bluetoothd with a real SQLite file and a loopback mosquitto\n"
                "(tests/bench/bench-gateway.py, bench-escalation.py, bench-daemon.py).\n")
+    out.append("The escalation tail. Timed inside rehablinkd (2026-11-28, 300 reports), the\n"
+               "gateway's own share, pain report in to the alert handed to paho after its\n"
+               "commit, was p50 ~3-4 ms and p99 ~8-12 ms: rules, the alert's JSON with\n"
+               "its 24 h context (up to 288 pain points; the bench's rapid reports fill\n"
+               "it), the alert state, audit and outbox rows, and one durable commit.\n"
+               "On the wire (tcpdump on loopback) every alert's PUBLISH had its PUBACK\n"
+               "within ~1-2 ms (p99 1.2 ms). The ~75-80 ms tail lies between the publish\n"
+               "call and the PUBLISH on the wire: paho's send thread waits on a condition\n"
+               "variable without a predicate, so a command queued while it is busy waits\n"
+               "for its next wake-up. paho's stop-and-wait ceiling above never queues\n"
+               "behind itself, so it does not show this. P1's bound (p99 ≤ 2 s) holds\n"
+               "with a wide margin; our own 50 ms goal is not met at p99 because of it.\n")
     out.append("Instructions are callgrind's Ir (valgrind --tool=callgrind), counted on this\n"
                "machine's x86_64 code: the count of an arm64 build differs somewhat, but not\n"
                "the order of magnitude. Instructions per record difference two runs of\n"
