@@ -81,6 +81,9 @@ G_DEFINE_QUARK(gw-store-error-quark, gw_store_error)
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define SHED_BATCH 64
 #define FOREACH_PAGE 256
+/* SQLite's page cache (default 2 000 KiB): it fills as the file grows, and
+ * in a bounded RSS every KiB counts; the OS caches the file anyway. */
+#define CACHE_KIB 512
 
 /* ---- the schema: one step per version, never edited once released ---- */
 
@@ -958,6 +961,7 @@ static gboolean open_db(GwStore *s, bool *ret_corrupt, GError **error)
 	}
 	sqlite3_finalize(st);
 	if (!exec_simple(s, "PRAGMA synchronous = FULL", "setting synchronous", &e) ||
+	    !exec_simple(s, "PRAGMA cache_size = -" G_STRINGIFY(CACHE_KIB), "setting cache_size", &e) ||
 	    !migrate(s, version, &e))
 		goto fail;
 
