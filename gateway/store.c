@@ -1079,6 +1079,7 @@ static gboolean floor_fn(GwStore *s, void *data, GError **error)
  * bound that covers every revision the database holds. */
 static gboolean revisions_open(GwStore *s, GError **error)
 {
+	g_autoptr(GError) e = NULL;
 	int64_t max_rev = 0;
 
 	s->revisions_reserved = revisions_read(s);
@@ -1099,8 +1100,12 @@ static gboolean revisions_open(GwStore *s, GError **error)
 	if (!query_int(s, "aggregates: highest revision", "SELECT max(revision) FROM aggregates",
 		       NULL, 0, 0, &max_rev, error))
 		return FALSE;
-	/* a bound lost or never written (an older version's database) */
-	return revisions_reserve(s, MAX(max_rev, s->revision_floor), error);
+	/* a bound lost or never written (an older version's database); a
+	 * full disk must not stop the gateway: storing a revision above the
+	 * bound tries again, and fails while it cannot raise it */
+	if (!revisions_reserve(s, MAX(max_rev, s->revision_floor), &e))
+		g_warning("%s", e->message);
+	return TRUE;
 }
 
 int gw_store_aggregate_next_revision(GwStore *s, const char *aggregate_id)
