@@ -300,6 +300,18 @@ static GwStore *open_store(const struct fx *fx, uint64_t budget, uint64_t reserv
 	return s;
 }
 
+/* Overwrites the first 100 bytes of the file (the SQLite header) with
+ * pattern ^ i. */
+static void garble_header(const char *path, int pattern)
+{
+	FILE *f = fopen(path, "r+b");
+
+	assert_non_null(f);
+	for (int i = 0; i < 100; i++)
+		fputc(pattern ^ i, f);
+	fclose(f);
+}
+
 /* Adds steps records first..last; returns how many the store added. */
 static int add(GwStore *s, const char *w, uint32_t first, uint32_t last)
 {
@@ -975,7 +987,6 @@ static void test_revisions_outlive_a_lost_store(void **state)
 		.start_us = 60000000, .end_us = 120000000, .json = "{\"steps\":1}",
 	};
 	int floor1, floor2;
-	FILE *f;
 
 	/* a store never lost numbers from 1 */
 	assert_int_equal(gw_store_aggregate_next_revision(s, "agg-1"), 1);
@@ -989,11 +1000,7 @@ static void test_revisions_outlive_a_lost_store(void **state)
 	gw_store_free(g_steal_pointer(&s));
 
 	/* corrupt: moved aside, the fresh store continues above 70 */
-	f = fopen(fx->path, "r+b");
-	assert_non_null(f);
-	for (int i = 0; i < 100; i++)
-		fputc(0x5a ^ i, f);
-	fclose(f);
+	garble_header(fx->path, 0x5a);
 	s = open_store(fx, 0, 0);
 	assert_non_null(gw_store_corrupt_aside(s));
 	assert_int_equal(gw_store_aggregate_revision(s, "agg-1"), 0);
@@ -1909,15 +1916,10 @@ static void test_corrupt_header_moved_aside(void **state)
 	g_autofree char *content = NULL;
 	g_autofree char *aside = NULL;
 	gsize len = 0;
-	FILE *f;
 
 	add(s, W1, 1, 50);
 	gw_store_free(g_steal_pointer(&s));
-	f = fopen(fx->path, "r+b");
-	assert_non_null(f);
-	for (int i = 0; i < 100; i++)
-		fputc(0xa5 ^ i, f);
-	fclose(f);
+	garble_header(fx->path, 0xa5);
 	assert_true(g_file_set_contents(wal, "not a wal either", -1, NULL));
 
 	s = open_store(fx, 0, 0);
