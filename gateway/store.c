@@ -1020,13 +1020,13 @@ static int64_t revisions_read(GwStore *s)
 
 	if (!g_key_file_load_from_file(kf, s->revisions_path, G_KEY_FILE_NONE, &e)) {
 		if (!g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-			g_warning("store '%s': revision bound '%s' unreadable (%s): taking it"
+			g_message("store '%s': revision bound '%s' unreadable (%s): taking it"
 				  " from the database", s->path, s->revisions_path, e->message);
 		return 0;
 	}
 	v = g_key_file_get_int64(kf, REVISIONS_GROUP, REVISIONS_KEY, &e);
 	if (e || v < 0 || v > INT_MAX) {
-		g_warning("store '%s': revision bound '%s': [%s] %s %s: taking it from the"
+		g_message("store '%s': revision bound '%s': [%s] %s %s: taking it from the"
 			  " database", s->path, s->revisions_path, REVISIONS_GROUP, REVISIONS_KEY,
 			  e ? e->message : "out of range");
 		return 0;
@@ -1104,7 +1104,7 @@ static gboolean revisions_open(GwStore *s, GError **error)
 	 * full disk must not stop the gateway: storing a revision above the
 	 * bound tries again, and fails while it cannot raise it */
 	if (!revisions_reserve(s, MAX(max_rev, s->revision_floor), &e))
-		g_warning("%s", e->message);
+		g_message("%s", e->message);
 	return TRUE;
 }
 
