@@ -677,17 +677,13 @@ static void agg_emit(const struct gw_agg_window *win, void *user_data)
 	struct rl_aggregate_day day = win->day;
 	struct rl_envelope env;
 	g_autoptr(GError) error = NULL;
-	int rev = gw_store_aggregate_revision(gw->store, win->aggregate_id);
+	g_autofree char *old = gw_store_aggregate_json(gw->store, win->aggregate_id);
 	gchar *p;
 
-	if (rev > 0) {
-		/* after a restart the aggregator sees again what it had
-		 * published: same values, no new revision */
-		g_autofree char *old = gw_store_aggregate_json(gw->store, win->aggregate_id);
-
-		if (old && strcmp(old, values) == 0)
-			goto mark;
-	}
+	/* after a restart the aggregator sees again what it had published:
+	 * same values, no new revision */
+	if (old && strcmp(old, values) == 0)
+		goto mark;
 	day.agg.aggregate_id = win->aggregate_id;
 	day.agg.revision = gw_store_aggregate_next_revision(gw->store, win->aggregate_id);
 	day.local_date = win->local_date;

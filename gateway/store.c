@@ -1066,8 +1066,7 @@ static gboolean revisions_reserve(GwStore *s, int64_t revision, GError **error)
 	return TRUE;
 }
 
-/* After open: the floor (set from the bound in a fresh database), and a
- * bound that covers every revision the database holds. */
+/* Writes the floor of a database that has none (a fresh one). */
 static gboolean floor_fn(GwStore *s, void *data, GError **error)
 {
 	return write_sql(s, "store_meta: revision floor",
